@@ -1,0 +1,78 @@
+import { readFileSync } from 'node:fs';
+import { ConfigError } from '../errors.ts';
+import type { EndpointName } from '../kombo/endpoints.ts';
+import { SETTING_KEYS, type Settings, settingsSchema } from './schema.ts';
+
+/** The one validated configuration object every part receives. */
+export interface Config {
+  readonly kafka: { readonly brokers: readonly string[]; readonly topicPrefix: string };
+  readonly databaseUrl: string;
+  readonly schemaRegistryUrl: string | undefined;
+  readonly kombo: {
+    readonly apiUrl: string;
+    readonly apiKey: string | undefined;
+    readonly webhookSecrets: readonly string[];
+    readonly endpoints: readonly EndpointName[];
+  };
+  readonly http: { readonly port: number; readonly adminToken: string | undefined };
+  readonly logLevel: Settings['LOG_LEVEL'];
+}
+
+export type RawSettings = Partial<Record<string, string | number | undefined>>;
+
+function readConfigFile(file: string): RawSettings {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError([{ key: '--config', message: `cannot read ${file}: ${(err as Error).message}` }]);
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError([{ key: '--config', message: `${file} must hold a JSON object of settings` }]);
+  }
+  const unknown = Object.keys(parsed).filter((k) => !(SETTING_KEYS as string[]).includes(k));
+  if (unknown.length) {
+    throw new ConfigError(unknown.map((key) => ({ key, message: `unknown setting in ${file}` })));
+  }
+  return parsed as RawSettings;
+}
+
+/**
+ * Builds the configuration from, in rising precedence: `defaults` (e.g. the demo's local stack),
+ * the config file, and the environment. Only the settings' own keys are read from `env`. Throws a
+ * ConfigError naming every bad key at once.
+ */
+export function loadConfig(opts: { env: NodeJS.ProcessEnv; file?: string; defaults?: RawSettings }): Config {
+  const fromFile = opts.file ? readConfigFile(opts.file) : {};
+  const merged: RawSettings = { ...opts.defaults, ...fromFile };
+  for (const key of SETTING_KEYS) {
+    const v = opts.env[key];
+    if (v !== undefined && v !== '') merged[key] = v;
+  }
+  const result = settingsSchema.safeParse(merged);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((i) => ({
+        key: String(i.path[0] ?? '(config)'),
+        message: i.code === 'invalid_type' && merged[String(i.path[0])] === undefined ? 'is required' : i.message,
+      })),
+    );
+  }
+  const s = result.data;
+  return Object.freeze({
+    kafka: Object.freeze({ brokers: s.KAFKA_BROKERS, topicPrefix: s.TOPIC_PREFIX }),
+    databaseUrl: s.DATABASE_URL,
+    schemaRegistryUrl: s.SCHEMA_REGISTRY_URL,
+    kombo: Object.freeze({
+      apiUrl: s.KOMBO_API_URL.replace(/\/+$/, ''),
+      apiKey: s.KOMBO_API_KEY,
+      webhookSecrets: s.KOMBO_WEBHOOK_SECRET ?? [],
+      endpoints: s.KOMBO_ENDPOINTS,
+    }),
+    http: Object.freeze({ port: s.PORT, adminToken: s.ADMIN_TOKEN }),
+    logLevel: s.LOG_LEVEL,
+  });
+}
+
+/** Keys whose values must never reach a log line or an error message. */
+export const SECRET_KEYS = ['KOMBO_API_KEY', 'KOMBO_WEBHOOK_SECRET', 'ADMIN_TOKEN', 'DATABASE_URL'] as const;

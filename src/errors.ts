@@ -1,0 +1,43 @@
+/**
+ * Every error we raise carries a stable `code` (safe to match on, never reused) and a `retriable`
+ * flag that tells the caller whether trying again can help, in the manner of undici's UND_ERR_* and
+ * fastify's FST_ERR_* classes. Messages are for humans and may change; codes may not.
+ */
+export class KomboStreamError extends Error {
+  readonly code: string;
+  readonly retriable: boolean;
+
+  constructor(code: string, message: string, options: { retriable?: boolean; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.retriable = options.retriable ?? false;
+  }
+}
+
+/** Configuration failed validation; `issues` names each bad key. Never retriable. */
+export class ConfigError extends KomboStreamError {
+  readonly issues: readonly { key: string; message: string }[];
+
+  constructor(issues: readonly { key: string; message: string }[]) {
+    super('KS_ERR_CONFIG', `invalid configuration:\n${issues.map((i) => `  - ${i.key}: ${i.message}`).join('\n')}`);
+    this.issues = issues;
+  }
+}
+
+/** The local Kafka / Postgres / registry stack could not be provisioned or started. */
+export class LocalStackError extends KomboStreamError {
+  constructor(message: string, options: { retriable?: boolean; cause?: unknown } = {}) {
+    super('KS_ERR_LOCAL_STACK', message, options);
+  }
+}
+
+export function isRetriable(err: unknown): boolean {
+  return err instanceof KomboStreamError && err.retriable;
+}
+
+export function errorCode(err: unknown): string {
+  if (err instanceof KomboStreamError) return err.code;
+  if (err && typeof err === 'object' && 'code' in err && typeof err.code === 'string') return err.code;
+  return 'KS_ERR_UNKNOWN';
+}

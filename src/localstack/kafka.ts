@@ -1,0 +1,165 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { LocalStackError } from '../errors.ts';
+import { withDirLock } from './lock.ts';
+import { infraDir, projectRoot } from './paths.ts';
+import { freePort, portAccepts, runToCompletion, type ServiceProcess, startService, waitUntil } from './process.ts';
+
+/** Pinned; infra/kafka/pom.xml pins the same version. */
+export const KAFKA_VERSION = '3.9.1';
+const kafkaHome = path.join(infraDir, `kafka-${KAFKA_VERSION}`);
+const libsDir = path.join(kafkaHome, 'libs');
+const completeMarker = path.join(libsDir, '.complete');
+
+/** Fetches the broker classpath from Maven Central once; later calls return at once. */
+export async function ensureKafkaJars(log: (msg: string) => void = () => {}): Promise<string> {
+  if (existsSync(completeMarker)) return libsDir;
+  await withDirLock(`${kafkaHome}.lock`, async () => {
+    if (existsSync(completeMarker)) return;
+    log(`fetching Apache Kafka ${KAFKA_VERSION} jars from Maven Central (first run only)`);
+    const staging = `${libsDir}.partial`;
+    await rm(staging, { recursive: true, force: true });
+    await runToCompletion('mvn', [
+      '-B',
+      '-q',
+      '-f',
+      path.join(projectRoot, 'infra', 'kafka', 'pom.xml'),
+      'dependency:copy-dependencies',
+      '-DincludeScope=runtime',
+      `-DoutputDirectory=${staging}`,
+    ]);
+    await writeFile(path.join(staging, '.complete'), new Date().toISOString());
+    await rm(libsDir, { recursive: true, force: true });
+    await rename(staging, libsDir);
+  });
+  return libsDir;
+}
+
+export interface KafkaBroker {
+  readonly brokers: string;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly logFile: string;
+  readonly process: ServiceProcess;
+  stop(): Promise<void>;
+}
+
+function serverProperties(port: number, controllerPort: number, dataDir: string): string {
+  return `process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:${controllerPort}
+listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}
+advertised.listeners=PLAINTEXT://127.0.0.1:${port}
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=${path.join(dataDir, 'logs')}
+num.partitions=1
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=1
+group.initial.rebalance.delay.ms=0
+# Topics are created explicitly (compacted, with the partition count we choose); a typo must not
+# silently create a delete-policy topic.
+auto.create.topics.enable=false
+num.network.threads=2
+num.io.threads=2
+num.recovery.threads.per.data.dir=1
+log.cleaner.threads=1
+# The dedupe buffer is allocated on heap; the 128 MiB default would not fit a small test heap.
+log.cleaner.dedupe.buffer.size=16777216
+log.cleaner.backoff.ms=1000
+`;
+}
+
+const log4jProperties = `log4j.rootLogger=WARN, stdout
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.server.KafkaRaftServer=INFO
+`;
+
+/**
+ * Formats a fresh single-node KRaft log directory and starts the broker on 127.0.0.1. Resolves once
+ * the listener accepts connections (the broker opens it only after start-up completed).
+ */
+export async function startKafka(opts: {
+  dataDir: string;
+  port?: number;
+  heapMb?: number;
+  readyTimeoutMs?: number;
+  log?: (msg: string) => void;
+}): Promise<KafkaBroker> {
+  const libs = await ensureKafkaJars(opts.log);
+  const port = opts.port ?? (await freePort());
+  const controllerPort = await freePort();
+  const dataDir = opts.dataDir;
+  await mkdir(dataDir, { recursive: true });
+  const config = path.join(dataDir, 'server.properties');
+  const log4j = path.join(dataDir, 'log4j.properties');
+  const logFile = path.join(dataDir, 'broker.log');
+  await writeFile(config, serverProperties(port, controllerPort, dataDir));
+  await writeFile(log4j, log4jProperties);
+  const classpath = `${libs}/*`;
+  const logConfig = `-Dlog4j.configuration=file:${log4j}`;
+  const clusterId = randomBytes(16).toString('base64url');
+  // Start-up flags for a short-lived JVM: format is a one-shot tool.
+  await runToCompletion('java', [
+    '-Xmx256m',
+    '-XX:+UseSerialGC',
+    '-XX:TieredStopAtLevel=1',
+    logConfig,
+    '-cp',
+    classpath,
+    'kafka.tools.StorageTool',
+    'format',
+    '-t',
+    clusterId,
+    '-c',
+    config,
+    '--ignore-formatted',
+  ]);
+  const heap = opts.heapMb ?? 512;
+  const service = startService(
+    'java',
+    [
+      `-Xms${Math.min(256, heap)}m`,
+      `-Xmx${heap}m`,
+      '-XX:+UseG1GC',
+      '-XX:MaxGCPauseMillis=20',
+      '-XX:+ExitOnOutOfMemoryError',
+      '-Djava.awt.headless=true',
+      logConfig,
+      '-cp',
+      classpath,
+      'kafka.Kafka',
+      config,
+    ],
+    { logFile },
+  );
+  await writeFile(path.join(dataDir, 'broker.pid'), String(service.pid));
+  try {
+    await waitUntil(`Kafka broker on port ${port}`, () => portAccepts(port), {
+      timeoutMs: opts.readyTimeoutMs ?? 90_000,
+      service,
+      logFile,
+    });
+  } catch (err) {
+    await service.stop(5_000);
+    throw err instanceof LocalStackError ? err : new LocalStackError('Kafka broker failed to start', { cause: err });
+  }
+  return {
+    brokers: `127.0.0.1:${port}`,
+    port,
+    dataDir,
+    logFile,
+    process: service,
+    stop: () => service.stop(),
+  };
+}

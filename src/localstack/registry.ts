@@ -1,0 +1,101 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream, existsSync } from 'node:fs';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { LocalStackError } from '../errors.ts';
+import { withDirLock } from './lock.ts';
+import { infraDir } from './paths.ts';
+import { freePort, runToCompletion, type ServiceProcess, startService, waitUntil } from './process.ts';
+
+/**
+ * Apicurio Registry, for its Confluent-compatible API. 3.0.9 is pinned: it runs on Java 17, and it
+ * is the newest 3.x release whose artifacts are complete on the Maven Central we can reach (3.1.x is
+ * missing there and 3.2+ need Java 21). Maven cannot resolve it through a pom because its parent pom
+ * is missing from that mirror, so the archive is fetched directly from Central and checked against
+ * the pinned SHA-1 that Central publishes beside it.
+ */
+export const APICURIO_VERSION = '3.0.9';
+const APICURIO_SHA1 = '4deac01752711c32da5662e7b778b61c5e904746';
+const MAVEN_CENTRAL = 'https://repo1.maven.org/maven2';
+const apicurioHome = path.join(infraDir, `apicurio-${APICURIO_VERSION}`);
+const runnerJar = path.join(apicurioHome, `apicurio-registry-app-${APICURIO_VERSION}-runner.jar`);
+
+export async function ensureApicurio(log: (msg: string) => void = () => {}): Promise<string> {
+  if (existsSync(runnerJar)) return runnerJar;
+  await withDirLock(`${apicurioHome}.lock`, async () => {
+    if (existsSync(runnerJar)) return;
+    const file = `apicurio-registry-app-${APICURIO_VERSION}-all.tar.gz`;
+    const url = `${MAVEN_CENTRAL}/io/apicurio/apicurio-registry-app/${APICURIO_VERSION}/${file}`;
+    log(`fetching Apicurio Registry ${APICURIO_VERSION} from Maven Central (first run only)`);
+    const downloads = path.join(infraDir, 'downloads');
+    await mkdir(downloads, { recursive: true });
+    const archive = path.join(downloads, file);
+    const res = await fetch(url);
+    if (!res.ok || !res.body) throw new LocalStackError(`GET ${url} answered ${res.status}`, { retriable: true });
+    await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), createWriteStream(archive));
+    const sha1 = createHash('sha1')
+      .update(await readFile(archive))
+      .digest('hex');
+    if (sha1 !== APICURIO_SHA1) throw new LocalStackError(`${file}: SHA-1 ${sha1}, expected ${APICURIO_SHA1}`);
+    const staging = `${apicurioHome}.partial`;
+    await rm(staging, { recursive: true, force: true });
+    await mkdir(staging, { recursive: true });
+    await runToCompletion('tar', ['-xzf', archive, '-C', staging]);
+    await rm(apicurioHome, { recursive: true, force: true });
+    await rename(staging, apicurioHome);
+    await rm(archive, { force: true });
+  });
+  return runnerJar;
+}
+
+export interface SchemaRegistry {
+  /** The Confluent-compatible base URL, as clients expect it. */
+  readonly url: string;
+  readonly port: number;
+  readonly process: ServiceProcess;
+  stop(): Promise<void>;
+}
+
+export async function startSchemaRegistry(opts: {
+  dataDir: string;
+  port?: number;
+  ownerPid?: number;
+  log?: (msg: string) => void;
+}): Promise<SchemaRegistry> {
+  const jar = await ensureApicurio(opts.log);
+  const port = opts.port ?? (await freePort());
+  await mkdir(opts.dataDir, { recursive: true });
+  const logFile = path.join(opts.dataDir, 'apicurio.log');
+  const service = startService(
+    'java',
+    [
+      '-Xms64m',
+      '-Xmx384m',
+      '-XX:+ExitOnOutOfMemoryError',
+      '-Dquarkus.http.host=127.0.0.1',
+      `-Dquarkus.http.port=${port}`,
+      '-Dquarkus.log.level=WARN',
+      '-Dapicurio.rest.deletion.group.enabled=true',
+      '-Dapicurio.rest.deletion.artifact.enabled=true',
+      '-Dapicurio.rest.deletion.artifact-version.enabled=true',
+      '-jar',
+      jar,
+    ],
+    { logFile, cwd: opts.dataDir, ...(opts.ownerPid === undefined ? {} : { ownerPid: opts.ownerPid }) },
+  );
+  await writeFile(path.join(opts.dataDir, 'apicurio.pid'), String(service.pid));
+  const base = `http://127.0.0.1:${port}`;
+  try {
+    await waitUntil(`Apicurio Registry on port ${port}`, async () => (await fetch(`${base}/health/ready`)).ok, {
+      timeoutMs: 120_000,
+      service,
+      logFile,
+    });
+  } catch (err) {
+    await service.stop(5_000);
+    throw err;
+  }
+  return { url: `${base}/apis/ccompat/v7`, port, process: service, stop: () => service.stop() };
+}

@@ -1,0 +1,319 @@
+/**
+ * The only module that imports kafkajs. Everything else speaks these small types, so the client
+ * can be swapped (e.g. for @platformatic/kafka or confluent-kafka-javascript) in one place.
+ *
+ * kafkajs sharp edges handled here: sends on one idempotent producer are serialised (concurrent
+ * sends can silently drop messages, tulios/kafkajs#1005); the partitioner is explicit (the
+ * Java-compatible murmur2 default, so keys land where Kafka Connect and kcat put them); topics are
+ * created explicitly; every client is disconnected on close.
+ */
+import {
+  type Admin,
+  CompressionTypes,
+  type EachBatchPayload,
+  Kafka,
+  type KafkaMessage,
+  type Consumer as KConsumer,
+  type Producer as KProducer,
+  logLevel,
+  Partitioners,
+} from 'kafkajs';
+import type { Logger } from '../observability/log.ts';
+
+export interface OutRecord {
+  key: Buffer | string | null;
+  value: Buffer | string | null;
+  headers?: Record<string, string>;
+  partition?: number;
+}
+
+export interface InRecord {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+  timestamp: string;
+}
+
+export interface TopicSpec {
+  name: string;
+  partitions: number;
+  /** cleanup.policy=compact: the last value per key is kept, tombstoned keys are forgotten. */
+  compacted: boolean;
+  config?: Record<string, string>;
+}
+
+export interface Batch {
+  topic: string;
+  partition: number;
+  records: InRecord[];
+  /** Keeps the group membership alive during long batches. */
+  heartbeat(): Promise<void>;
+  isRunning(): boolean;
+  isStale(): boolean;
+}
+
+function toInRecord(topic: string, partition: number, m: KafkaMessage): InRecord {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(m.headers ?? {})) {
+    if (v === undefined) continue;
+    headers[k] = Array.isArray(v) ? String(v[v.length - 1]) : String(v);
+  }
+  return { topic, partition, offset: m.offset, key: m.key, value: m.value, headers, timestamp: m.timestamp };
+}
+
+export class KafkaClient {
+  readonly #kafka: Kafka;
+  readonly #closers = new Set<() => Promise<void>>();
+  #admin: Admin | undefined;
+
+  constructor(opts: { brokers: readonly string[]; clientId: string; logger?: Logger; requestTimeoutMs?: number }) {
+    const log = opts.logger?.child({ component: 'kafkajs' });
+    this.#kafka = new Kafka({
+      clientId: opts.clientId,
+      brokers: [...opts.brokers],
+      connectionTimeout: 3_000,
+      requestTimeout: opts.requestTimeoutMs ?? 30_000,
+      retry: { initialRetryTime: 300, retries: 8, maxRetryTime: 10_000 },
+      logLevel: logLevel.WARN,
+      logCreator: () => (entry) => {
+        if (!log) return;
+        const { message, ...extra } = entry.log;
+        const level = entry.level <= logLevel.ERROR ? 'error' : entry.level === logLevel.WARN ? 'warn' : 'debug';
+        log[level]({ ...extra, namespace: entry.namespace }, message);
+      },
+    });
+  }
+
+  async #adminClient(): Promise<Admin> {
+    if (!this.#admin) {
+      const admin = this.#kafka.admin();
+      await admin.connect();
+      this.#admin = admin;
+      this.#closers.add(() => admin.disconnect());
+    }
+    return this.#admin;
+  }
+
+  /** Creates the topics that do not exist yet; existing topics are left as they are. */
+  async ensureTopics(specs: readonly TopicSpec[]): Promise<void> {
+    if (specs.length === 0) return;
+    const admin = await this.#adminClient();
+    const existing = new Set(await admin.listTopics());
+    const missing = specs.filter((s) => !existing.has(s.name));
+    if (missing.length === 0) return;
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: missing.map((s) => ({
+        topic: s.name,
+        numPartitions: s.partitions,
+        replicationFactor: -1,
+        configEntries: Object.entries({
+          ...(s.compacted ? { 'cleanup.policy': 'compact' } : {}),
+          ...s.config,
+        }).map(([name, value]) => ({ name, value })),
+      })),
+    });
+  }
+
+  async deleteTopics(names: readonly string[]): Promise<void> {
+    const admin = await this.#adminClient();
+    const existing = new Set(await admin.listTopics());
+    const topics = names.filter((n) => existing.has(n));
+    if (topics.length) await admin.deleteTopics({ topics });
+  }
+
+  async listTopics(): Promise<string[]> {
+    return (await this.#adminClient()).listTopics();
+  }
+
+  async topicConfig(name: string): Promise<Record<string, string>> {
+    const admin = await this.#adminClient();
+    const res = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: 2, name }] });
+    const out: Record<string, string> = {};
+    for (const e of res.resources[0]?.configEntries ?? []) out[e.configName] = e.configValue;
+    return out;
+  }
+
+  /** High watermark (next offset) per partition. */
+  async endOffsets(topic: string): Promise<Map<number, bigint>> {
+    const offsets = await (await this.#adminClient()).fetchTopicOffsets(topic);
+    return new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
+  }
+
+  async groupOffsets(groupId: string, topics: readonly string[]): Promise<Map<string, bigint>> {
+    const res = await (await this.#adminClient()).fetchOffsets({ groupId, topics: [...topics] });
+    const out = new Map<string, bigint>();
+    for (const t of res) for (const p of t.partitions) out.set(`${t.topic}:${p.partition}`, BigInt(p.offset));
+    return out;
+  }
+
+  /** Connectivity probe for readiness checks. */
+  async ping(): Promise<void> {
+    await (await this.#adminClient()).describeCluster();
+  }
+
+  producer(opts: { idempotent?: boolean } = {}): Producer {
+    const p = this.#kafka.producer({
+      idempotent: opts.idempotent ?? true,
+      maxInFlightRequests: opts.idempotent === false ? 5 : 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+    const producer = new Producer(p);
+    this.#closers.add(() => producer.close());
+    return producer;
+  }
+
+  consumer(opts: {
+    groupId: string;
+    sessionTimeoutMs?: number;
+    maxWaitTimeInMs?: number;
+    readUncommitted?: boolean;
+  }): Consumer {
+    const c = this.#kafka.consumer({
+      groupId: opts.groupId,
+      sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: Math.min(3_000, Math.floor((opts.sessionTimeoutMs ?? 30_000) / 3)),
+      maxWaitTimeInMs: opts.maxWaitTimeInMs ?? 500,
+      allowAutoTopicCreation: false,
+      readUncommitted: opts.readUncommitted ?? false,
+    });
+    const consumer = new Consumer(c);
+    this.#closers.add(() => consumer.close());
+    return consumer;
+  }
+
+  async close(): Promise<void> {
+    const closers = [...this.#closers];
+    this.#closers.clear();
+    await Promise.allSettled(closers.map((c) => c()));
+    this.#admin = undefined;
+  }
+}
+
+/** A producer whose sends are serialised: one request in flight, in call order. */
+export class Producer {
+  readonly #p: KProducer;
+  #connected: Promise<void> | undefined;
+  #tail: Promise<unknown> = Promise.resolve();
+  #closed = false;
+
+  constructor(p: KProducer) {
+    this.#p = p;
+  }
+
+  #connect(): Promise<void> {
+    this.#connected ??= this.#p.connect();
+    return this.#connected;
+  }
+
+  /** Resolves once every record is acknowledged by all in-sync replicas (acks=all). */
+  async send(topic: string, records: readonly OutRecord[]): Promise<void> {
+    return this.sendMany([{ topic, records }]);
+  }
+
+  async sendMany(batches: readonly { topic: string; records: readonly OutRecord[] }[]): Promise<void> {
+    if (this.#closed) throw new Error('producer is closed');
+    const nonEmpty = batches.filter((b) => b.records.length > 0);
+    if (nonEmpty.length === 0) return;
+    const run = async () => {
+      await this.#connect();
+      await this.#p.sendBatch({
+        acks: -1,
+        compression: CompressionTypes.None,
+        topicMessages: nonEmpty.map((b) => ({
+          topic: b.topic,
+          messages: b.records.map((r) => ({
+            key: r.key,
+            value: r.value,
+            ...(r.headers ? { headers: r.headers } : {}),
+            ...(r.partition === undefined ? {} : { partition: r.partition }),
+          })),
+        })),
+      });
+    };
+    const result = this.#tail.then(run, run);
+    this.#tail = result.catch(() => {});
+    return result;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#tail;
+    if (this.#connected) await this.#p.disconnect();
+  }
+}
+
+export class Consumer {
+  readonly #c: KConsumer;
+  #connected = false;
+
+  constructor(c: KConsumer) {
+    this.#c = c;
+  }
+
+  /**
+   * Consumes whole batches. With `autoCommit` off, nothing is committed unless the caller commits
+   * (or stores offsets elsewhere); the batch's offsets are still resolved so fetching moves on.
+   */
+  async run(opts: {
+    topics: readonly string[];
+    fromBeginning?: boolean;
+    autoCommit?: boolean;
+    partitionsConsumedConcurrently?: number;
+    eachBatch: (batch: Batch) => Promise<void>;
+    onAssign?: (assignment: Record<string, number[]>) => void;
+  }): Promise<void> {
+    if (!this.#connected) {
+      await this.#c.connect();
+      this.#connected = true;
+    }
+    if (opts.onAssign) {
+      const onAssign = opts.onAssign;
+      this.#c.on(this.#c.events.GROUP_JOIN, (e) => onAssign(e.payload.memberAssignment));
+    }
+    await this.#c.subscribe({ topics: [...opts.topics], fromBeginning: opts.fromBeginning ?? true });
+    await this.#c.run({
+      autoCommit: opts.autoCommit ?? true,
+      eachBatchAutoResolve: true,
+      partitionsConsumedConcurrently: opts.partitionsConsumedConcurrently ?? 1,
+      eachBatch: async (p: EachBatchPayload) => {
+        const { topic, partition } = p.batch;
+        await opts.eachBatch({
+          topic,
+          partition,
+          records: p.batch.messages.map((m) => toInRecord(topic, partition, m)),
+          heartbeat: p.heartbeat,
+          isRunning: p.isRunning,
+          isStale: p.isStale,
+        });
+      },
+    });
+  }
+
+  seek(topic: string, partition: number, offset: bigint): void {
+    this.#c.seek({ topic, partition, offset: offset.toString() });
+  }
+
+  async commit(offsets: readonly { topic: string; partition: number; offset: bigint }[]): Promise<void> {
+    await this.#c.commitOffsets(offsets.map((o) => ({ ...o, offset: o.offset.toString() })));
+  }
+
+  pause(topic: string, partitions?: number[]): void {
+    this.#c.pause([{ topic, ...(partitions ? { partitions } : {}) }]);
+  }
+
+  resume(topic: string, partitions?: number[]): void {
+    this.#c.resume([{ topic, ...(partitions ? { partitions } : {}) }]);
+  }
+
+  async close(): Promise<void> {
+    if (!this.#connected) return;
+    this.#connected = false;
+    await this.#c.disconnect();
+  }
+}

@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/config.ts';
+import { ConfigError } from '../../src/errors.ts';
+
+const base = { KAFKA_BROKERS: '127.0.0.1:9092', DATABASE_URL: 'postgres://u@127.0.0.1:5432/db' };
+
+describe('loadConfig', () => {
+  it('applies the documented defaults', () => {
+    const c = loadConfig({ env: base });
+    expect(c.kombo.apiUrl).toBe('https://api.kombo.dev/v1');
+    expect(c.http.port).toBe(8080);
+    expect(c.kafka.topicPrefix).toBe('kombo');
+    expect(c.kombo.endpoints).toContain('hris/employees');
+    expect(c.kombo.endpoints).toHaveLength(17);
+    expect(c.schemaRegistryUrl).toBeUndefined();
+  });
+
+  it('splits comma-separated brokers, secrets and endpoints', () => {
+    const c = loadConfig({
+      env: {
+        ...base,
+        KAFKA_BROKERS: 'a:1, b:2',
+        KOMBO_WEBHOOK_SECRET: 'old,new',
+        KOMBO_ENDPOINTS: 'hris/employees,ats/jobs,hris/employees',
+      },
+    });
+    expect(c.kafka.brokers).toEqual(['a:1', 'b:2']);
+    expect(c.kombo.webhookSecrets).toEqual(['old', 'new']);
+    expect(c.kombo.endpoints).toEqual(['hris/employees', 'ats/jobs']);
+  });
+
+  it('names every bad key at once', () => {
+    let err: unknown;
+    try {
+      loadConfig({ env: { KAFKA_BROKERS: 'nohostport', PORT: 'x', KOMBO_ENDPOINTS: 'hris/nope' } });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const keys = (err as ConfigError).issues.map((i) => i.key).sort();
+    expect(keys).toEqual(['DATABASE_URL', 'KAFKA_BROKERS', 'KOMBO_ENDPOINTS', 'PORT']);
+    expect((err as ConfigError).message).toContain('DATABASE_URL: is required');
+    expect((err as ConfigError).code).toBe('KS_ERR_CONFIG');
+  });
+
+  it('never echoes secret values in errors', () => {
+    try {
+      loadConfig({ env: { ...base, ADMIN_TOKEN: 'short-s3cret' } });
+      expect.unreachable();
+    } catch (e) {
+      expect((e as Error).message).toContain('ADMIN_TOKEN');
+      expect((e as Error).message).not.toContain('short-s3cret');
+    }
+  });
+
+  it('lets the environment override the file, and rejects unknown file keys', async () => {
+    const { mkdtemp, writeFile } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const dir = await mkdtemp(`${tmpdir()}/ks-config-`);
+    const file = `${dir}/c.json`;
+    await writeFile(file, JSON.stringify({ ...base, PORT: 9000, TOPIC_PREFIX: 'fromfile' }));
+    const c = loadConfig({ env: { TOPIC_PREFIX: 'fromenv' }, file });
+    expect(c.http.port).toBe(9000);
+    expect(c.kafka.topicPrefix).toBe('fromenv');
+    await writeFile(file, JSON.stringify({ ...base, KAFKA_BROKER: 'typo:1' }));
+    expect(() => loadConfig({ env: {}, file })).toThrow(/KAFKA_BROKER: unknown setting/);
+  });
+});
