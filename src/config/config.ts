@@ -7,6 +7,8 @@ import { SETTING_KEYS, type Settings, settingsSchema } from './schema.ts';
 export interface Config {
   readonly kafka: { readonly brokers: readonly string[]; readonly topicPrefix: string };
   readonly databaseUrl: string;
+  /** Postgres schemas: the sink's tables, and the connector's own state. */
+  readonly postgres: { readonly sinkSchema: string; readonly stateSchema: string };
   readonly schemaRegistryUrl: string | undefined;
   readonly kombo: {
     readonly apiUrl: string;
@@ -62,6 +64,7 @@ export function loadConfig(opts: { env: NodeJS.ProcessEnv; file?: string; defaul
   return Object.freeze({
     kafka: Object.freeze({ brokers: s.KAFKA_BROKERS, topicPrefix: s.TOPIC_PREFIX }),
     databaseUrl: s.DATABASE_URL,
+    postgres: Object.freeze({ sinkSchema: s.PG_SCHEMA, stateSchema: s.STATE_SCHEMA }),
     schemaRegistryUrl: s.SCHEMA_REGISTRY_URL,
     kombo: Object.freeze({
       apiUrl: s.KOMBO_API_URL.replace(/\/+$/, ''),

@@ -10,8 +10,10 @@ export interface TestContext {
   readonly databaseUrl: string;
   /** Topic prefix unique to this test file (and run). */
   readonly prefix: string;
-  /** Postgres schema unique to this test file (and run), created empty. */
+  /** Postgres schema for sink tables, unique to this test file (and run), created empty. */
   readonly schema: string;
+  /** Postgres schema for connector state, unique to this test file (and run), created empty. */
+  readonly stateSchema: string;
   readonly kafka: KafkaClient;
   readonly pool: pg.Pool;
   close(): Promise<void>;
@@ -32,19 +34,21 @@ export async function createTestContext(metaUrl: string): Promise<TestContext> {
   const brokers = inject('KAFKA_BROKERS').split(',');
   const databaseUrl = inject('DATABASE_URL');
   const schema = `t_${id}`;
+  const stateSchema = `t_${id}_state`;
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
-  await pool.query(`CREATE SCHEMA "${schema}"`);
+  await pool.query(`CREATE SCHEMA "${schema}"; CREATE SCHEMA "${stateSchema}"`);
   const kafka = new KafkaClient({ brokers, clientId: `test-${id}` });
   return {
     brokers,
     databaseUrl,
     prefix: `t.${id}`,
     schema,
+    stateSchema,
     kafka,
     pool,
     async close() {
       await kafka.close();
-      await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE; DROP SCHEMA IF EXISTS "${stateSchema}" CASCADE`);
       await pool.end();
     },
   };
