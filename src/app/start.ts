@@ -1,8 +1,6 @@
 import type { Config } from '../config/config.ts';
 import { KomboStreamError } from '../errors.ts';
-
-export const ROLES = ['ingress', 'planner', 'fetcher', 'sink'] as const;
-export type Role = (typeof ROLES)[number];
+import { ROLES, type Role } from './role.ts';
 
 export function parseRole(value: string): readonly Role[] {
   if (value === 'all') return ROLES;

@@ -1,0 +1,90 @@
+import type pg from 'pg';
+import { quoteIdent } from './migrate.ts';
+
+export interface IntegrationRow {
+  integration_id: string;
+  tool: string | null;
+  category: string | null;
+  paused: boolean;
+  webhooks_seen_at: Date | null;
+  created_at: Date;
+  deleted_at: Date | null;
+}
+
+export interface EndpointStateRow {
+  integration_id: string;
+  endpoint: string;
+  watermark: Date | null;
+  last_fetch_started_at: Date | null;
+  last_fetch_finished_at: Date | null;
+  last_full_finished_at: Date | null;
+  status: 'idle' | 'running' | 'ok' | 'retrying' | 'failed';
+  last_error: string | null;
+  last_error_code: string | null;
+  consecutive_failures: number;
+  updated_at: Date;
+}
+
+/** Shared reads and writes of the core state tables; parts with their own tables keep their own SQL. */
+export class StateStore {
+  readonly pool: pg.Pool;
+  readonly schema: string;
+
+  constructor(pool: pg.Pool, schema: string) {
+    this.pool = pool;
+    this.schema = quoteIdent(schema);
+  }
+
+  async upsertIntegration(i: {
+    integration_id: string;
+    tool?: string | null;
+    category?: string | null;
+  }): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO ${this.schema}.integrations (integration_id, tool, category) VALUES ($1, $2, $3)
+       ON CONFLICT (integration_id) DO UPDATE SET
+         tool = COALESCE(EXCLUDED.tool, integrations.tool),
+         category = COALESCE(EXCLUDED.category, integrations.category),
+         deleted_at = NULL`,
+      [i.integration_id, i.tool ?? null, i.category ?? null],
+    );
+  }
+
+  async listIntegrations(): Promise<IntegrationRow[]> {
+    return (await this.pool.query<IntegrationRow>(`SELECT * FROM ${this.schema}.integrations ORDER BY integration_id`))
+      .rows;
+  }
+
+  async getIntegration(id: string): Promise<IntegrationRow | undefined> {
+    return (
+      await this.pool.query<IntegrationRow>(`SELECT * FROM ${this.schema}.integrations WHERE integration_id = $1`, [id])
+    ).rows[0];
+  }
+
+  async setPaused(id: string, paused: boolean): Promise<boolean> {
+    const r = await this.pool.query(`UPDATE ${this.schema}.integrations SET paused = $2 WHERE integration_id = $1`, [
+      id,
+      paused,
+    ]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  async endpointStates(integrationId?: string): Promise<EndpointStateRow[]> {
+    const where = integrationId === undefined ? '' : 'WHERE integration_id = $1';
+    return (
+      await this.pool.query<EndpointStateRow>(
+        `SELECT * FROM ${this.schema}.endpoint_state ${where} ORDER BY integration_id, endpoint`,
+        integrationId === undefined ? [] : [integrationId],
+      )
+    ).rows;
+  }
+
+  /** Sets (or clears, with null) an endpoint's watermark, e.g. to re-fetch from an earlier time. */
+  async setWatermark(integrationId: string, endpoint: string, watermark: Date | null): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO ${this.schema}.endpoint_state (integration_id, endpoint, watermark) VALUES ($1, $2, $3)
+       ON CONFLICT (integration_id, endpoint) DO UPDATE SET watermark = EXCLUDED.watermark, updated_at = now()`,
+      [integrationId, endpoint, watermark],
+    );
+  }
+}
