@@ -37,6 +37,17 @@ const commands: Record<string, Command> = {
       return 1;
     },
   },
+  sim: {
+    summary: 'run the bundled Kombo simulator (API, webhooks, faults, ground truth)',
+    usage:
+      'kombo-stream sim [--port N] [--seed N] [--integrations N] [--records N] [--api-key KEY] ' +
+      '[--webhook-url URL --webhook-secret SECRET] [--legacy-sync-finished] [--changes-per-sec R] ' +
+      '[--sync-duration-ms MS] [--commit-lag-ms MS]',
+    async run(args) {
+      const { runSim } = await import('./sim/cli.ts');
+      return runSim(args);
+    },
+  },
   stack: {
     summary: 'run the local Kafka, Postgres and Schema Registry (no Docker needed)',
     usage: 'kombo-stream stack [--no-postgres] [--registry] [--kafka-port N] [--postgres-port N] [--registry-port N]',
@@ -88,7 +99,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       process.stderr.write(`kombo-stream ${name}: ${err.message} [${err.code}]\n`);
       return 1;
     }
-    if (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {
+    if (err instanceof TypeError) {
       process.stderr.write(`kombo-stream ${name}: ${err.message}\n\nUsage: ${command.usage}\n`);
       return 2;
     }
