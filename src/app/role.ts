@@ -1,3 +1,4 @@
+import type { Router } from 'express';
 import type pg from 'pg';
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../observability/log.ts';
@@ -27,6 +28,8 @@ export interface RoleHealth {
 /** A started role. `stop` stops taking work, finishes or hands back what is in flight, and commits. */
 export interface RunningRole {
   readonly role: Role;
+  /** HTTP routes the role contributes to the process's server (webhooks, admin). */
+  readonly routers?: readonly Router[];
   health(): RoleHealth;
   stop(): Promise<void>;
 }

@@ -1,14 +1,50 @@
 import type { Config } from '../config/config.ts';
 import { KomboStreamError } from '../errors.ts';
+import { createLogger } from '../observability/log.ts';
 import { ROLES, type Role } from './role.ts';
+import { startRuntime } from './runtime.ts';
 
 export function parseRole(value: string): readonly Role[] {
   if (value === 'all') return ROLES;
-  if ((ROLES as readonly string[]).includes(value)) return [value as Role];
-  throw new KomboStreamError('KS_ERR_USAGE', `unknown role "${value}"; use all, ${ROLES.join(', ')}`);
+  const roles = value.split(',').map((s) => s.trim());
+  const bad = roles.filter((r) => !(ROLES as readonly string[]).includes(r));
+  if (bad.length || roles.length === 0) {
+    throw new KomboStreamError(
+      'KS_ERR_USAGE',
+      `unknown role "${bad.join(',') || value}"; use all, ${ROLES.join(', ')}`,
+    );
+  }
+  return roles as Role[];
 }
 
-export async function runStart(_config: Config, opts: { role: string }): Promise<number> {
+/**
+ * `kombo-stream start`: runs the roles until SIGTERM/SIGINT, then stops taking work, finishes or hands
+ * back what is in flight, commits and disconnects, exiting 0 within `shutdownTimeoutMs`; a second
+ * signal exits at once.
+ */
+export async function runStart(config: Config, opts: { role: string; shutdownTimeoutMs?: number }): Promise<number> {
   const roles = parseRole(opts.role);
-  throw new KomboStreamError('KS_ERR_NOT_BUILT', `roles ${roles.join(', ')} are not part of this build yet`);
+  const logger = createLogger({ level: config.logLevel });
+  const runtime = await startRuntime(config, roles, { logger });
+  logger.info({ roles, url: runtime.url }, 'kombo-stream started');
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  logger.info({ signal }, 'shutting down; a second signal exits at once');
+  const again = () => {
+    logger.warn('second signal: exiting now');
+    process.exit(130);
+  };
+  process.once('SIGTERM', again);
+  process.once('SIGINT', again);
+  const timeout = setTimeout(() => {
+    logger.error('shutdown took too long; exiting');
+    process.exit(1);
+  }, opts.shutdownTimeoutMs ?? 30_000);
+  timeout.unref();
+  await runtime.stop();
+  clearTimeout(timeout);
+  logger.info('stopped');
+  return 0;
 }

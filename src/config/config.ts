@@ -5,7 +5,13 @@ import { SETTING_KEYS, type Settings, settingsSchema } from './schema.ts';
 
 /** The one validated configuration object every part receives. */
 export interface Config {
-  readonly kafka: { readonly brokers: readonly string[]; readonly topicPrefix: string };
+  readonly kafka: {
+    readonly brokers: readonly string[];
+    readonly topicPrefix: string;
+    /** Partitions of topics we create; -1 replication means the broker's default. */
+    readonly partitions: number;
+    readonly replicationFactor: number;
+  };
   readonly databaseUrl: string;
   /** Postgres schemas: the sink's tables, and the connector's own state. */
   readonly postgres: { readonly sinkSchema: string; readonly stateSchema: string };
@@ -17,6 +23,13 @@ export interface Config {
     readonly endpoints: readonly EndpointName[];
   };
   readonly http: { readonly port: number; readonly adminToken: string | undefined };
+  readonly ingress: { readonly bodyLimitBytes: number; readonly ackTimeoutMs: number };
+  readonly planner: {
+    readonly deltaPollIntervalMs: number;
+    readonly fullSyncCron: string;
+    readonly fullSyncTimezone: string;
+    readonly schedulerTickMs: number;
+  };
   readonly logLevel: Settings['LOG_LEVEL'];
 }
 
@@ -62,7 +75,12 @@ export function loadConfig(opts: { env: NodeJS.ProcessEnv; file?: string; defaul
   }
   const s = result.data;
   return Object.freeze({
-    kafka: Object.freeze({ brokers: s.KAFKA_BROKERS, topicPrefix: s.TOPIC_PREFIX }),
+    kafka: Object.freeze({
+      brokers: s.KAFKA_BROKERS,
+      topicPrefix: s.TOPIC_PREFIX,
+      partitions: s.KAFKA_PARTITIONS,
+      replicationFactor: s.KAFKA_REPLICATION_FACTOR,
+    }),
     databaseUrl: s.DATABASE_URL,
     postgres: Object.freeze({ sinkSchema: s.PG_SCHEMA, stateSchema: s.STATE_SCHEMA }),
     schemaRegistryUrl: s.SCHEMA_REGISTRY_URL,
@@ -73,6 +91,13 @@ export function loadConfig(opts: { env: NodeJS.ProcessEnv; file?: string; defaul
       endpoints: s.KOMBO_ENDPOINTS,
     }),
     http: Object.freeze({ port: s.PORT, adminToken: s.ADMIN_TOKEN }),
+    ingress: Object.freeze({ bodyLimitBytes: s.WEBHOOK_BODY_LIMIT, ackTimeoutMs: s.WEBHOOK_ACK_TIMEOUT }),
+    planner: Object.freeze({
+      deltaPollIntervalMs: s.DELTA_POLL_INTERVAL,
+      fullSyncCron: s.FULL_SYNC_CRON,
+      fullSyncTimezone: s.FULL_SYNC_TIMEZONE,
+      schedulerTickMs: s.SCHEDULER_TICK,
+    }),
     logLevel: s.LOG_LEVEL,
   });
 }

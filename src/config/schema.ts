@@ -1,3 +1,4 @@
+import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
 import { ENDPOINT_NAMES, type EndpointName, isEndpointName } from '../kombo/endpoints.ts';
 
@@ -23,6 +24,27 @@ const url = (protocols: readonly string[]) =>
       },
       `must be a URL (${protocols.join(' or ')})`,
     );
+
+const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration as milliseconds, or with a unit: 500ms, 30s, 10m, 3h, 7d. */
+export const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(String(v));
+  if (!m) {
+    ctx.addIssue({ code: 'custom', message: 'must be a duration such as 500ms, 30s, 10m, 3h or 7d' });
+    return z.NEVER;
+  }
+  return Math.round(Number(m[1]) * (UNITS[m[2] ?? 'ms'] as number));
+});
+
+const cron = z.string().refine((s) => {
+  try {
+    CronExpressionParser.parse(s);
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be a cron expression, e.g. "0 2 * * 0"');
 
 const brokers = z
   .string()
@@ -65,6 +87,8 @@ export const settingsSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'letters, digits, _ - and dots only')
     .default('kombo'),
+  KAFKA_PARTITIONS: z.coerce.number().int().min(1).max(1_000).default(6),
+  KAFKA_REPLICATION_FACTOR: z.coerce.number().int().min(-1).max(10).default(-1),
   KOMBO_ENDPOINTS: endpoints.default([...ENDPOINT_NAMES]),
   PG_SCHEMA: z
     .string()
@@ -74,6 +98,12 @@ export const settingsSchema = z.object({
     .string()
     .regex(/^[a-z_][a-z0-9_]*$/, 'lower-case letters, digits and _ only')
     .default('kombo_stream'),
+  WEBHOOK_BODY_LIMIT: z.coerce.number().int().min(1_024).default(1_048_576),
+  WEBHOOK_ACK_TIMEOUT: duration.default(5_000),
+  DELTA_POLL_INTERVAL: duration.default(3 * 3_600_000),
+  FULL_SYNC_CRON: cron.default('0 2 * * 0'),
+  FULL_SYNC_TIMEZONE: z.string().default('UTC'),
+  SCHEDULER_TICK: duration.default(10_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -10,7 +10,8 @@ export const taskSchema = z.object({
   task_id: z.string().min(1),
   integration_id: z.string().min(1),
   endpoint: z.enum(ENDPOINT_NAMES),
-  mode: z.enum(['delta', 'full']),
+  /** purge: the integration was deleted; tombstone its records and forget its state. */
+  mode: z.enum(['delta', 'full', 'purge']),
   reason: z.string().min(1),
   requested_at: z.iso.datetime({ offset: true }),
   cursor: z.string().optional(),

@@ -35,4 +35,26 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    id: 'planner-001-events-and-schedules',
+    sql: `
+      -- webhook ids already planned: a webhook delivered twice is planned once
+      CREATE TABLE {{schema}}.planner_events (
+        event_id text PRIMARY KEY,
+        event_type text NOT NULL,
+        integration_id text,
+        planned_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX planner_events_planned_at ON {{schema}}.planner_events (planned_at);
+      -- per integration, endpoint and kind: when the scheduler next enqueues a fetch
+      CREATE TABLE {{schema}}.schedules (
+        integration_id text NOT NULL,
+        endpoint text NOT NULL,
+        kind text NOT NULL CHECK (kind IN ('delta', 'full')),
+        next_due_at timestamptz NOT NULL,
+        last_enqueued_at timestamptz,
+        PRIMARY KEY (integration_id, endpoint, kind)
+      );
+    `,
+  },
 ];

@@ -50,6 +50,33 @@ export class StateStore {
     );
   }
 
+  /** Records what an event told us about an integration (existence, tool, webhooks, deletion). */
+  async applyIntegrationUpdate(u: {
+    integration_id: string;
+    tool?: string | undefined;
+    category?: string | undefined;
+    webhook?: boolean | undefined;
+    deleted?: boolean | undefined;
+  }): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO ${this.schema}.integrations (integration_id, tool, category, webhooks_seen_at, deleted_at)
+       VALUES ($1, $2, $3, CASE WHEN $4 THEN now() END, CASE WHEN $5 THEN now() END)
+       ON CONFLICT (integration_id) DO UPDATE SET
+         tool = COALESCE(EXCLUDED.tool, integrations.tool),
+         category = COALESCE(EXCLUDED.category, integrations.category),
+         webhooks_seen_at = COALESCE(EXCLUDED.webhooks_seen_at, integrations.webhooks_seen_at),
+         deleted_at = CASE WHEN $5 THEN now() WHEN $6 THEN NULL ELSE integrations.deleted_at END`,
+      [
+        u.integration_id,
+        u.tool ?? null,
+        u.category ?? null,
+        u.webhook ?? false,
+        u.deleted ?? false,
+        u.deleted === false,
+      ],
+    );
+  }
+
   async listIntegrations(): Promise<IntegrationRow[]> {
     return (await this.pool.query<IntegrationRow>(`SELECT * FROM ${this.schema}.integrations ORDER BY integration_id`))
       .rows;

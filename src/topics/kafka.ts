@@ -40,6 +40,8 @@ export interface InRecord {
 export interface TopicSpec {
   name: string;
   partitions: number;
+  /** -1: the broker's default.replication.factor */
+  replicationFactor?: number;
   /** cleanup.policy=compact: the last value per key is kept, tombstoned keys are forgotten. */
   compacted: boolean;
   config?: Record<string, string>;
@@ -109,7 +111,7 @@ export class KafkaClient {
       topics: missing.map((s) => ({
         topic: s.name,
         numPartitions: s.partitions,
-        replicationFactor: -1,
+        replicationFactor: s.replicationFactor ?? -1,
         configEntries: Object.entries({
           ...(s.compacted ? { 'cleanup.policy': 'compact' } : {}),
           ...s.config,
@@ -155,14 +157,24 @@ export class KafkaClient {
     await (await this.#adminClient()).describeCluster();
   }
 
-  producer(opts: { idempotent?: boolean } = {}): Producer {
+  /**
+   * `retries` bounds how long a send keeps retrying while Kafka is unreachable (kafkajs retries an
+   * idempotent producer forever by default); callers that must answer in bounded time lower it.
+   */
+  producer(opts: { idempotent?: boolean; retries?: number; maxBatchRecords?: number } = {}): Producer {
     const p = this.#kafka.producer({
       idempotent: opts.idempotent ?? true,
       maxInFlightRequests: opts.idempotent === false ? 5 : 1,
       allowAutoTopicCreation: false,
       createPartitioner: Partitioners.DefaultPartitioner,
+      ...(opts.retries === undefined
+        ? {}
+        : { retry: { retries: opts.retries, initialRetryTime: 200, maxRetryTime: 2_000 } }),
     });
-    const producer = new Producer(p);
+    const producer = new Producer(
+      p,
+      opts.maxBatchRecords === undefined ? {} : { maxBatchRecords: opts.maxBatchRecords },
+    );
     this.#closers.add(() => producer.close());
     return producer;
   }
@@ -194,57 +206,93 @@ export class KafkaClient {
   }
 }
 
-/** A producer whose sends are serialised: one request in flight, in call order. */
+interface Pending {
+  batches: readonly { topic: string; records: readonly OutRecord[] }[];
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * A producer with one request in flight at a time (concurrent sends on an idempotent kafkajs producer
+ * can silently drop messages). Sends that arrive while a request is in flight are merged into the next
+ * request, so many concurrent callers (e.g. webhook requests) cost one round trip, not one each.
+ * Every caller's promise resolves when its records were acknowledged by all in-sync replicas.
+ */
 export class Producer {
   readonly #p: KProducer;
   #connected: Promise<void> | undefined;
-  #tail: Promise<unknown> = Promise.resolve();
+  #queue: Pending[] = [];
+  #running: Promise<void> | undefined;
   #closed = false;
+  readonly #maxBatchRecords: number;
 
-  constructor(p: KProducer) {
+  constructor(p: KProducer, opts: { maxBatchRecords?: number } = {}) {
     this.#p = p;
+    this.#maxBatchRecords = opts.maxBatchRecords ?? 5_000;
   }
 
-  #connect(): Promise<void> {
-    this.#connected ??= this.#p.connect();
-    return this.#connected;
+  /** Sends waiting for their turn (backpressure signal for callers). */
+  get pending(): number {
+    return this.#queue.length;
   }
 
-  /** Resolves once every record is acknowledged by all in-sync replicas (acks=all). */
   async send(topic: string, records: readonly OutRecord[]): Promise<void> {
     return this.sendMany([{ topic, records }]);
   }
 
-  async sendMany(batches: readonly { topic: string; records: readonly OutRecord[] }[]): Promise<void> {
-    if (this.#closed) throw new Error('producer is closed');
-    const nonEmpty = batches.filter((b) => b.records.length > 0);
-    if (nonEmpty.length === 0) return;
-    const run = async () => {
-      await this.#connect();
-      await this.#p.sendBatch({
-        acks: -1,
-        compression: CompressionTypes.None,
-        topicMessages: nonEmpty.map((b) => ({
-          topic: b.topic,
-          messages: b.records.map((r) => ({
-            key: r.key,
-            value: r.value,
-            ...(r.headers ? { headers: r.headers } : {}),
-            ...(r.partition === undefined ? {} : { partition: r.partition }),
-          })),
-        })),
+  sendMany(batches: readonly { topic: string; records: readonly OutRecord[] }[]): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error('producer is closed'));
+    if (!batches.some((b) => b.records.length > 0)) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.#queue.push({ batches, resolve, reject });
+      this.#running ??= this.#drain().finally(() => {
+        this.#running = undefined;
       });
-    };
-    const result = this.#tail.then(run, run);
-    this.#tail = result.catch(() => {});
-    return result;
+    });
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#queue.length) {
+      const group: Pending[] = [];
+      let records = 0;
+      while (this.#queue.length && (group.length === 0 || records < this.#maxBatchRecords)) {
+        const next = this.#queue.shift() as Pending;
+        group.push(next);
+        for (const b of next.batches) records += b.records.length;
+      }
+      const byTopic = new Map<string, OutRecord[]>();
+      for (const g of group)
+        for (const b of g.batches) byTopic.set(b.topic, [...(byTopic.get(b.topic) ?? []), ...b.records]);
+      try {
+        this.#connected ??= this.#p.connect();
+        await this.#connected;
+        await this.#p.sendBatch({
+          acks: -1,
+          compression: CompressionTypes.None,
+          topicMessages: [...byTopic].map(([topic, recs]) => ({
+            topic,
+            messages: recs.map((r) => ({
+              key: r.key,
+              value: r.value,
+              ...(r.headers ? { headers: r.headers } : {}),
+              ...(r.partition === undefined ? {} : { partition: r.partition }),
+            })),
+          })),
+        });
+        for (const g of group) g.resolve();
+      } catch (err) {
+        // A failed connect must be retried by the next send, not cached.
+        this.#connected = undefined;
+        for (const g of group) g.reject(err);
+      }
+    }
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#tail;
-    if (this.#connected) await this.#p.disconnect();
+    await this.#running;
+    if (this.#connected) await this.#connected.then(() => this.#p.disconnect()).catch(() => {});
   }
 }
 
@@ -293,6 +341,11 @@ export class Consumer {
         });
       },
     });
+  }
+
+  /** Called when the consumer crashes; `restarting` tells whether kafkajs restarts it by itself. */
+  onCrash(fn: (error: Error, restarting: boolean) => void): void {
+    this.#c.on(this.#c.events.CRASH, (e) => fn(e.payload.error, e.payload.restart));
   }
 
   seek(topic: string, partition: number, offset: bigint): void {

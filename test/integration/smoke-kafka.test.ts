@@ -1,37 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { InRecord } from '../../src/topics/kafka.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
+import { readTopic } from '../helpers/topics.ts';
 
 let ctx: TestContext;
 beforeAll(async () => {
   ctx = await createTestContext(import.meta.url);
 });
 afterAll(async () => ctx?.close());
-
-async function readAll(topic: string): Promise<InRecord[]> {
-  const end = await ctx.kafka.endOffsets(topic);
-  const target = end.get(0) ?? 0n;
-  const consumer = ctx.kafka.consumer({ groupId: `${topic}.reader.${Date.now()}`, maxWaitTimeInMs: 100 });
-  const seen: InRecord[] = [];
-  let done: () => void = () => {};
-  const finished = new Promise<void>((r) => {
-    done = r;
-  });
-  if (target === 0n) return [];
-  await consumer.run({
-    topics: [topic],
-    fromBeginning: true,
-    autoCommit: false,
-    eachBatch: async (b) => {
-      seen.push(...b.records);
-      if (BigInt(b.records.at(-1)?.offset ?? -1) + 1n >= target) done();
-    },
-  });
-  await finished;
-  await consumer.close();
-  return seen;
-}
 
 describe('a compacted topic on the real broker', () => {
   it('keeps the last value per key and forgets tombstoned keys after cleaning', async () => {
@@ -62,7 +38,7 @@ describe('a compacted topic on the real broker', () => {
       await sleep(1_000);
       await producer.send(topic, [{ key: 'filler', value: String(Date.now()) }]);
       view = new Map();
-      for (const r of await readAll(topic)) {
+      for (const r of await readTopic(ctx.kafka, topic)) {
         const k = r.key?.toString() ?? '';
         view.set(k, [...(view.get(k) ?? []), r.value === null ? null : r.value.toString()]);
       }

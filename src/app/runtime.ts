@@ -1,0 +1,129 @@
+import type { Server } from 'node:http';
+import { hostname } from 'node:os';
+import pg from 'pg';
+import type { Config } from '../config/config.ts';
+import { adminRouter } from '../ingress/admin.ts';
+import { createLogger, type Logger } from '../observability/log.ts';
+import { createMetricsRegistry } from '../observability/metrics.ts';
+import { migrate } from '../state/migrate.ts';
+import { STATE_MIGRATIONS } from '../state/migrations.ts';
+import { StateStore } from '../state/store.ts';
+import { KafkaClient } from '../topics/kafka.ts';
+import { createSerde } from '../topics/serde-factory.ts';
+import { topicSpecs } from '../topics/topology.ts';
+import { buildHttpApp, listen } from './http.ts';
+import type { Role, RoleDeps, RoleHealth, RunningRole } from './role.ts';
+
+type Starter = (deps: RoleDeps) => Promise<RunningRole>;
+
+/** Roles in start order; they stop in reverse (webhooks stop first, the sink drains last). */
+const STARTERS: Record<Role, () => Promise<Starter>> = {
+  sink: async () => (await import('../sink/role.ts')).startSink,
+  fetcher: async () => (await import('../fetcher/role.ts')).startFetcher,
+  planner: async () => (await import('../planner/role.ts')).startPlanner,
+  ingress: async () => (await import('../ingress/role.ts')).startIngress,
+};
+const ORDER: Role[] = ['sink', 'fetcher', 'planner', 'ingress'];
+
+export interface Runtime {
+  readonly deps: RoleDeps;
+  readonly url: string;
+  health(): Record<string, RoleHealth>;
+  stop(): Promise<void>;
+}
+
+/**
+ * One process: shared clients (Kafka, Postgres, metrics, logger), the state schema migrated, the
+ * HTTP server (health, metrics, webhooks, admin) and the requested roles.
+ */
+export async function startRuntime(
+  config: Config,
+  roles: readonly Role[],
+  opts: { logger?: Logger; host?: string; clientId?: string } = {},
+): Promise<Runtime> {
+  const logger = opts.logger ?? createLogger({ level: config.logLevel });
+  const metrics = createMetricsRegistry();
+  const kafka = new KafkaClient({
+    brokers: config.kafka.brokers,
+    clientId: opts.clientId ?? `kombo-stream-${hostname()}-${process.pid}`,
+    logger,
+  });
+  const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 12 });
+  pool.on('error', (err) => logger.warn({ err }, 'idle Postgres connection failed'));
+  await migrate(pool, config.postgres.stateSchema, STATE_MIGRATIONS);
+  const serde = await createSerde(config);
+  const deps: RoleDeps = { config, logger, metrics, kafka, pool, serde };
+  const store = new StateStore(pool, config.postgres.stateSchema);
+  const topics = topicSpecs(config);
+  await kafka.ensureTopics([topics.events, topics.tasks, topics.dlq, ...topics.records.values()]);
+
+  const running: RunningRole[] = [];
+  const health: Record<string, RoleHealth> = Object.fromEntries(
+    roles.map((r) => [r, { state: 'starting' } as RoleHealth]),
+  );
+  const adminProducer = config.http.adminToken ? kafka.producer() : undefined;
+  const started = new Set<RunningRole>();
+  const app = buildHttpApp({
+    metrics,
+    health: () => {
+      for (const r of started) health[r.role] = r.health();
+      return health;
+    },
+    probes: {
+      kafka: () => kafka.ping(),
+      postgres: async () => void (await pool.query('SELECT 1')),
+    },
+    routers: [
+      // Role routes are resolved per request: the server is up (answering 503 on /healthz) before roles are.
+      (req, res, next) => {
+        const routers = [...started].flatMap((r) => r.routers ?? []);
+        const run = (i: number): void => {
+          const r = routers[i];
+          if (!r) return next();
+          r(req, res, () => run(i + 1));
+        };
+        run(0);
+      },
+      ...(adminProducer ? [adminRouter({ config, store, producer: adminProducer })] : []),
+    ],
+  });
+  const server: Server = await listen(app, config.http.port, opts.host ?? '0.0.0.0');
+  const address = server.address();
+  const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : config.http.port}`;
+
+  const stopAll = async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeAllConnections();
+    for (const r of [...running].reverse()) {
+      try {
+        await r.stop();
+      } catch (err) {
+        logger.error({ err, role: r.role }, 'role did not stop cleanly');
+      }
+    }
+    await adminProducer?.close();
+    await kafka.close();
+    await pool.end();
+  };
+  try {
+    for (const role of ORDER.filter((r) => roles.includes(r))) {
+      const start = await STARTERS[role]();
+      const r = await start(deps);
+      running.push(r);
+      started.add(r);
+      logger.info({ role }, 'role started');
+    }
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+  return {
+    deps,
+    url,
+    health: () => {
+      for (const r of started) health[r.role] = r.health();
+      return { ...health };
+    },
+    stop: stopAll,
+  };
+}

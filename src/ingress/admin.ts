@@ -1,0 +1,124 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import { z } from 'zod';
+import type { Config } from '../config/config.ts';
+import { KomboStreamError } from '../errors.ts';
+import { endpointsOfCategory } from '../planner/plan.ts';
+import { BadTriggerError, triggerSync, UnknownIntegrationError } from '../planner/trigger.ts';
+import type { StateStore } from '../state/store.ts';
+import type { Producer } from '../topics/kafka.ts';
+
+export interface AdminDeps {
+  config: Config;
+  store: StateStore;
+  producer: Producer;
+  /** Extra routes other parts mount under /admin (drift reports and confirmations). */
+  extend?: (router: Router) => void;
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** Bearer-token check in constant time (hashing first makes the lengths equal). */
+export function tokenMatches(expected: string, header: string | undefined): boolean {
+  const got = /^Bearer (.+)$/.exec(header ?? '')?.[1] ?? '';
+  return timingSafeEqual(digest(expected), digest(got)) && got.length > 0;
+}
+
+const syncBody = z.object({
+  mode: z.enum(['delta', 'full']).default('delta'),
+  endpoints: z.array(z.string()).optional(),
+});
+const watermarkBody = z.object({ watermark: z.iso.datetime({ offset: true }).nullable() });
+
+/**
+ * The admin API (`/admin/*`, Bearer ADMIN_TOKEN): integrations and their sync status, manual syncs,
+ * pause/resume, and watermark resets (re-fetch from a given time, as Connect lets operators reset
+ * offsets). Without a configured token the routes do not exist.
+ */
+export function adminRouter(deps: AdminDeps): Router {
+  const token = deps.config.http.adminToken;
+  const router = express.Router();
+  if (!token) return router;
+  const admin = express.Router();
+  admin.use((req, res, next) => {
+    if (!tokenMatches(token, req.get('authorization'))) {
+      res.status(401).json({ error: { code: 'KS_ERR_ADMIN_UNAUTHORIZED', message: 'admin token required' } });
+      return;
+    }
+    next();
+  });
+  admin.use(express.json({ limit: '64kb' }));
+  const { store } = deps;
+
+  admin.get('/integrations', async (_req, res) => {
+    const [integrations, states] = await Promise.all([store.listIntegrations(), store.endpointStates()]);
+    res.json({
+      integrations: integrations.map((i) => ({
+        ...i,
+        endpoints: states.filter((s) => s.integration_id === i.integration_id).map(({ integration_id: _, ...s }) => s),
+      })),
+    });
+  });
+  admin.get('/integrations/:id', async (req, res) => {
+    const i = await store.getIntegration(req.params.id as string);
+    if (!i) throw new UnknownIntegrationError(req.params.id as string);
+    res.json({ ...i, endpoints: await store.endpointStates(i.integration_id) });
+  });
+  admin.post('/integrations/:id/sync', async (req, res) => {
+    const body = syncBody.parse(req.body ?? {});
+    const tasks = await triggerSync(deps, req.params.id as string, {
+      mode: body.mode,
+      ...(body.endpoints ? { endpoints: body.endpoints } : {}),
+      reason: `admin:${body.mode}`,
+    });
+    res.status(202).json({ tasks });
+  });
+  for (const [path, paused] of [
+    ['pause', true],
+    ['resume', false],
+  ] as const) {
+    admin.post(`/integrations/:id/${path}`, async (req, res) => {
+      const id = req.params.id as string;
+      if (!(await store.setPaused(id, paused))) throw new UnknownIntegrationError(id);
+      // Resuming catches up at once from the unchanged watermarks.
+      const tasks = paused ? [] : await triggerSync(deps, id, { mode: 'delta', reason: 'admin:resume' });
+      res.json({ integration_id: id, paused, tasks });
+    });
+  }
+  admin.put('/integrations/:id/endpoints/:category/:endpoint/watermark', async (req, res) => {
+    const id = req.params.id as string;
+    const endpoint = `${req.params.category}/${req.params.endpoint}`;
+    const integration = await store.getIntegration(id);
+    if (!integration) throw new UnknownIntegrationError(id);
+    if (
+      !endpointsOfCategory(integration.category ?? undefined, deps.config.kombo.endpoints).includes(endpoint as never)
+    ) {
+      throw new BadTriggerError(`${endpoint} is not mirrored for ${id}`);
+    }
+    const { watermark } = watermarkBody.parse(req.body ?? {});
+    await store.setWatermark(id, endpoint, watermark === null ? null : new Date(watermark));
+    res.json({ integration_id: id, endpoint, watermark });
+  });
+  deps.extend?.(admin);
+  admin.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
+    if (err instanceof UnknownIntegrationError)
+      return res.status(404).json({ error: { code: err.code, message: err.message } });
+    if (err instanceof BadTriggerError)
+      return res.status(400).json({ error: { code: err.code, message: err.message } });
+    if (err instanceof z.ZodError) {
+      return res
+        .status(400)
+        .json({
+          error: {
+            code: 'KS_ERR_BAD_REQUEST',
+            message: err.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+          },
+        });
+    }
+    if (err instanceof KomboStreamError)
+      return res.status(err.retriable ? 503 : 400).json({ error: { code: err.code, message: err.message } });
+    next(err);
+  });
+  router.use('/admin', admin);
+  return router;
+}

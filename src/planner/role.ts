@@ -1,0 +1,102 @@
+import { Counter } from 'prom-client';
+import type { RoleDeps, RunningRole } from '../app/role.ts';
+import { parseWebhook } from '../kombo/webhooks.ts';
+import { StateStore } from '../state/store.ts';
+import { groups } from '../topics/names.ts';
+import { topicSpecs } from '../topics/topology.ts';
+import { coalesce, planEvent } from './plan.ts';
+import { Scheduler } from './scheduler.ts';
+import type { FetchTask } from './task.ts';
+import { enqueueTasks } from './trigger.ts';
+
+/**
+ * The planner role: verified events -> fetch tasks, plus the scheduler. Offsets of the events topic
+ * are committed only after the batch's tasks were acknowledged; event ids already planned are skipped,
+ * so a webhook delivered twice is planned once.
+ */
+export async function startPlanner(
+  deps: RoleDeps,
+  opts: { scheduler?: boolean; maxWaitTimeInMs?: number } = {},
+): Promise<RunningRole> {
+  const { config, logger } = deps;
+  const log = logger.child({ role: 'planner' });
+  const store = new StateStore(deps.pool, config.postgres.stateSchema);
+  const topics = topicSpecs(config);
+  await deps.kafka.ensureTopics([topics.events, topics.tasks, topics.dlq]);
+  const producer = deps.kafka.producer();
+  const planned = new Counter({
+    name: 'kombo_stream_planner_tasks_total',
+    help: 'Fetch tasks planned, by source and mode',
+    labelNames: ['source', 'mode'],
+    registers: [deps.metrics],
+  });
+  const events = new Counter({
+    name: 'kombo_stream_planner_events_total',
+    help: 'Events consumed, by type and outcome',
+    labelNames: ['type', 'outcome'],
+    registers: [deps.metrics],
+  });
+  let state: 'starting' | 'ok' | 'failed' = 'starting';
+  const consumer = deps.kafka.consumer({ groupId: groups.planner, maxWaitTimeInMs: opts.maxWaitTimeInMs ?? 500 });
+  consumer.onCrash((err, restarting) => {
+    log.error({ err, restarting }, 'planner consumer crashed');
+    if (!restarting) state = 'failed';
+  });
+  await consumer.run({
+    topics: [topics.events.name],
+    eachBatch: async (batch) => {
+      const parsed = batch.records.map((r) => ({ r, p: parseWebhook(r.value ?? Buffer.alloc(0)) }));
+      const ids = parsed.flatMap(({ p }) => (p.ok ? [p.event.id] : []));
+      const seen = new Set(
+        (
+          await deps.pool.query<{ event_id: string }>(
+            `SELECT event_id FROM ${store.schema}.planner_events WHERE event_id = ANY($1)`,
+            [ids],
+          )
+        ).rows.map((x) => x.event_id),
+      );
+      const tasks: FetchTask[] = [];
+      const fresh: { id: string; type: string; integration: string | null }[] = [];
+      for (const { r, p } of parsed) {
+        if (!p.ok) {
+          // Only verified, validated webhooks reach the topic; anything else was written by someone else.
+          events.inc({ type: 'invalid', outcome: 'skipped' });
+          log.error({ offset: r.offset, partition: r.partition, reason: p.reason }, 'unparseable event skipped');
+          continue;
+        }
+        const e = p.event;
+        if (seen.has(e.id) || fresh.some((f) => f.id === e.id)) {
+          events.inc({ type: e.type, outcome: 'duplicate' });
+          continue;
+        }
+        const plan = planEvent(e, config.kombo.endpoints);
+        if (plan.integration) await store.applyIntegrationUpdate(plan.integration);
+        tasks.push(...plan.tasks);
+        fresh.push({ id: e.id, type: e.type, integration: plan.integration?.integration_id ?? null });
+        events.inc({ type: e.type, outcome: 'planned' });
+      }
+      const merged = coalesce(tasks);
+      await enqueueTasks(producer, config.kafka.topicPrefix, merged);
+      for (const t of merged) planned.inc({ source: 'webhook', mode: t.mode });
+      if (fresh.length) {
+        await deps.pool.query(
+          `INSERT INTO ${store.schema}.planner_events (event_id, event_type, integration_id)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING`,
+          [fresh.map((f) => f.id), fresh.map((f) => f.type), fresh.map((f) => f.integration)],
+        );
+      }
+    },
+  });
+  const scheduler = opts.scheduler === false ? undefined : new Scheduler({ config, store, producer, logger: log });
+  scheduler?.start();
+  state = 'ok';
+  return {
+    role: 'planner',
+    health: () => ({ state }),
+    async stop() {
+      await scheduler?.stop();
+      await consumer.close();
+      await producer.close();
+    },
+  };
+}

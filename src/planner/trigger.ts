@@ -1,0 +1,71 @@
+import type { Config } from '../config/config.ts';
+import { KomboStreamError } from '../errors.ts';
+import { type EndpointName, isEndpointName } from '../kombo/endpoints.ts';
+import type { StateStore } from '../state/store.ts';
+import type { Producer } from '../topics/kafka.ts';
+import { tasksTopic } from '../topics/names.ts';
+import { endpointsOfCategory } from './plan.ts';
+import { cronPeriodMs } from './schedule.ts';
+import { type FetchTask, newTask } from './task.ts';
+
+export class UnknownIntegrationError extends KomboStreamError {
+  constructor(id: string) {
+    super('KS_ERR_UNKNOWN_INTEGRATION', `no integration ${id} is known to this connector`);
+  }
+}
+
+export class BadTriggerError extends KomboStreamError {
+  constructor(message: string) {
+    super('KS_ERR_BAD_TRIGGER', message);
+  }
+}
+
+export interface TriggerDeps {
+  config: Config;
+  store: StateStore;
+  producer: Producer;
+}
+
+/** Produces fetch tasks keyed by integration; resolves when Kafka acknowledged them. */
+export async function enqueueTasks(producer: Producer, prefix: string, tasks: readonly FetchTask[]): Promise<void> {
+  await producer.send(
+    tasksTopic(prefix),
+    tasks.map((t) => ({ key: t.integration_id, value: JSON.stringify(t) })),
+  );
+}
+
+/**
+ * A manual sync (admin API and `kombo-stream sync`): enqueues delta or full fetches of some or all of
+ * an integration's mirrored endpoints. A manual full sync moves the next scheduled full sync to now
+ * plus the schedule's period, as Kombo does.
+ */
+export async function triggerSync(
+  deps: TriggerDeps,
+  integrationId: string,
+  opts: { mode: 'delta' | 'full'; endpoints?: readonly string[]; reason?: string },
+): Promise<FetchTask[]> {
+  const integration = await deps.store.getIntegration(integrationId);
+  if (!integration || integration.deleted_at) throw new UnknownIntegrationError(integrationId);
+  const available = endpointsOfCategory(integration.category ?? undefined, deps.config.kombo.endpoints);
+  const wanted = opts.endpoints?.length ? opts.endpoints : available;
+  const bad = wanted.filter((e) => !isEndpointName(e) || !available.includes(e));
+  if (bad.length)
+    throw new BadTriggerError(
+      `not mirrored for ${integrationId}: ${bad.join(', ')} (mirrored: ${available.join(', ')})`,
+    );
+  const tasks = (wanted as EndpointName[]).map((endpoint) =>
+    newTask({ integration_id: integrationId, endpoint, mode: opts.mode, reason: opts.reason ?? `manual:${opts.mode}` }),
+  );
+  await enqueueTasks(deps.producer, deps.config.kafka.topicPrefix, tasks);
+  if (opts.mode === 'full') {
+    const { fullSyncCron, fullSyncTimezone } = deps.config.planner;
+    const period = cronPeriodMs(fullSyncCron, fullSyncTimezone, new Date());
+    await deps.store.pool.query(
+      `INSERT INTO ${deps.store.schema}.schedules (integration_id, endpoint, kind, next_due_at, last_enqueued_at)
+       SELECT $1, e, 'full', now() + make_interval(secs => $3::double precision / 1000), now() FROM unnest($2::text[]) e
+       ON CONFLICT (integration_id, endpoint, kind) DO UPDATE SET next_due_at = EXCLUDED.next_due_at, last_enqueued_at = now()`,
+      [integrationId, wanted, period],
+    );
+  }
+  return tasks;
+}
