@@ -79,8 +79,8 @@ export async function startRuntime(
         const routers = [...started].flatMap((r) => r.routers ?? []);
         const run = (i: number): void => {
           const r = routers[i];
-          if (!r) return next();
-          r(req, res, () => run(i + 1));
+          if (r) r(req, res, () => run(i + 1));
+          else next();
         };
         run(0);
       },

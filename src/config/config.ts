@@ -30,6 +30,24 @@ export interface Config {
     readonly fullSyncTimezone: string;
     readonly schedulerTickMs: number;
   };
+  readonly fetcher: {
+    readonly concurrency: number;
+    readonly overlapMs: number;
+    readonly pageSize: number;
+    readonly maxPagesPerTurn: number;
+    readonly timeoutMs: number;
+    readonly retry: {
+      readonly maxAttempts: number;
+      readonly baseMs: number;
+      readonly maxMs: number;
+      readonly setupPendingPollMs: number;
+      readonly setupPendingMaxMs: number;
+    };
+    readonly rateLimit: { readonly globalPerSec: number; readonly perIntegrationPerSec: number };
+    /** Fields never emitted, per endpoint (sensitive data outside the operator's scope). */
+    readonly excludeFields: ReadonlyMap<EndpointName, readonly string[]>;
+  };
+  readonly sink: { readonly deleteMode: 'soft' | 'hard'; readonly concurrency: number };
   readonly logLevel: Settings['LOG_LEVEL'];
 }
 
@@ -98,8 +116,38 @@ export function loadConfig(opts: { env: NodeJS.ProcessEnv; file?: string; defaul
       fullSyncTimezone: s.FULL_SYNC_TIMEZONE,
       schedulerTickMs: s.SCHEDULER_TICK,
     }),
+    fetcher: Object.freeze({
+      concurrency: s.FETCH_CONCURRENCY,
+      overlapMs: s.FETCH_OVERLAP,
+      pageSize: s.FETCH_PAGE_SIZE,
+      maxPagesPerTurn: s.FETCH_MAX_PAGES_PER_TURN,
+      timeoutMs: s.FETCH_TIMEOUT,
+      retry: Object.freeze({
+        maxAttempts: s.FETCH_MAX_ATTEMPTS,
+        baseMs: s.FETCH_RETRY_BASE,
+        maxMs: s.FETCH_RETRY_MAX,
+        setupPendingPollMs: s.FETCH_SETUP_PENDING_POLL,
+        setupPendingMaxMs: s.FETCH_SETUP_PENDING_MAX,
+      }),
+      rateLimit: Object.freeze({
+        globalPerSec: s.KOMBO_RATE_LIMIT,
+        perIntegrationPerSec: s.KOMBO_RATE_LIMIT_PER_INTEGRATION,
+      }),
+      excludeFields: excludeMap(s.KOMBO_EXCLUDE_FIELDS),
+    }),
+    sink: Object.freeze({ deleteMode: s.SINK_DELETE_MODE, concurrency: s.SINK_CONCURRENCY }),
     logLevel: s.LOG_LEVEL,
   });
+}
+
+function excludeMap(entries: readonly string[]): ReadonlyMap<EndpointName, readonly string[]> {
+  const m = new Map<EndpointName, string[]>();
+  for (const e of entries) {
+    const at = e.lastIndexOf('.');
+    const ep = e.slice(0, at) as EndpointName;
+    m.set(ep, [...(m.get(ep) ?? []), e.slice(at + 1)]);
+  }
+  return m;
 }
 
 /** Keys whose values must never reach a log line or an error message. */

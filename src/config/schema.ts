@@ -104,6 +104,35 @@ export const settingsSchema = z.object({
   FULL_SYNC_CRON: cron.default('0 2 * * 0'),
   FULL_SYNC_TIMEZONE: z.string().default('UTC'),
   SCHEDULER_TICK: duration.default(10_000),
+  FETCH_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(4),
+  FETCH_OVERLAP: duration.default(10 * 60_000),
+  FETCH_PAGE_SIZE: z.coerce.number().int().min(1).max(250).default(250),
+  FETCH_MAX_PAGES_PER_TURN: z.coerce.number().int().min(1).default(20),
+  FETCH_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(6),
+  FETCH_RETRY_BASE: duration.default(500),
+  FETCH_RETRY_MAX: duration.default(30_000),
+  FETCH_SETUP_PENDING_POLL: duration.default(30_000),
+  FETCH_SETUP_PENDING_MAX: duration.default(2 * 3_600_000),
+  FETCH_TIMEOUT: duration.default(30_000),
+  KOMBO_RATE_LIMIT: z.coerce.number().positive().default(5),
+  KOMBO_RATE_LIMIT_PER_INTEGRATION: z.coerce.number().positive().default(2),
+  KOMBO_EXCLUDE_FIELDS: z
+    .string()
+    .transform(list)
+    .superRefine((l, ctx) => {
+      const bad = l.filter((f) => {
+        const [ep, field] = [f.slice(0, f.lastIndexOf('.')), f.slice(f.lastIndexOf('.') + 1)];
+        return !isEndpointName(ep) || !field;
+      });
+      if (bad.length)
+        ctx.addIssue({
+          code: 'custom',
+          message: `entries must be <endpoint>.<field>, e.g. hris/employees.ssn; bad: ${bad.join(', ')}`,
+        });
+    })
+    .default([]),
+  SINK_DELETE_MODE: z.enum(['soft', 'hard']).default('soft'),
+  SINK_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(3),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -106,14 +106,12 @@ export function adminRouter(deps: AdminDeps): Router {
     if (err instanceof BadTriggerError)
       return res.status(400).json({ error: { code: err.code, message: err.message } });
     if (err instanceof z.ZodError) {
-      return res
-        .status(400)
-        .json({
-          error: {
-            code: 'KS_ERR_BAD_REQUEST',
-            message: err.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
-          },
-        });
+      return res.status(400).json({
+        error: {
+          code: 'KS_ERR_BAD_REQUEST',
+          message: err.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+        },
+      });
     }
     if (err instanceof KomboStreamError)
       return res.status(err.retriable ? 503 : 400).json({ error: { code: err.code, message: err.message } });

@@ -15,6 +15,8 @@ export const taskSchema = z.object({
   reason: z.string().min(1),
   requested_at: z.iso.datetime({ offset: true }),
   cursor: z.string().optional(),
+  /** Set on a continuation: the fetch run it continues (its start time and generation). */
+  run_id: z.string().optional(),
 });
 
 export type FetchTask = z.infer<typeof taskSchema>;

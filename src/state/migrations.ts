@@ -57,4 +57,57 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    id: 'fetcher-001-index-and-runs',
+    sql: `
+      ALTER TABLE {{schema}}.endpoint_state ADD COLUMN last_full_started_at timestamptz;
+      -- when an operator last set the watermark: a fetch that started before that must not overwrite it
+      ALTER TABLE {{schema}}.endpoint_state ADD COLUMN watermark_set_at timestamptz;
+      -- one row per record ever emitted: content hash (suppresses unchanged re-emits), the last value
+      -- (drift deletes and sink healing re-emit it), and the last full-fetch generation that saw it
+      CREATE TABLE {{schema}}.record_index (
+        integration_id text NOT NULL,
+        endpoint text NOT NULL,
+        id text NOT NULL,
+        content_hash text NOT NULL,
+        deleted boolean NOT NULL DEFAULT false,
+        changed_at timestamptz,
+        fetched_at timestamptz NOT NULL,
+        last_seen_generation bigint,
+        last_value jsonb NOT NULL,
+        PRIMARY KEY (integration_id, endpoint, id)
+      );
+      CREATE SEQUENCE {{schema}}.fetch_generation;
+      -- a fetch in progress or finished; a yielded full fetch continues from its checkpointed cursor
+      CREATE TABLE {{schema}}.fetch_runs (
+        run_id text PRIMARY KEY,
+        integration_id text NOT NULL,
+        endpoint text NOT NULL,
+        mode text NOT NULL,
+        started_at timestamptz NOT NULL,
+        generation bigint,
+        cursor text,
+        pages integer NOT NULL DEFAULT 0,
+        emitted bigint NOT NULL DEFAULT 0,
+        unchanged bigint NOT NULL DEFAULT 0,
+        status text NOT NULL CHECK (status IN ('running', 'yielded', 'done', 'failed')),
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX fetch_runs_target ON {{schema}}.fetch_runs (integration_id, endpoint, started_at);
+    `,
+  },
+  {
+    id: 'sink-001-offsets',
+    sql: `
+      -- the next offset to write per consumed partition, committed in the same transaction as the rows
+      CREATE TABLE {{schema}}.sink_offsets (
+        group_id text NOT NULL,
+        topic text NOT NULL,
+        partition integer NOT NULL,
+        next_offset bigint NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (group_id, topic, partition)
+      );
+    `,
+  },
 ];

@@ -18,6 +18,8 @@ export interface EndpointStateRow {
   last_fetch_started_at: Date | null;
   last_fetch_finished_at: Date | null;
   last_full_finished_at: Date | null;
+  last_full_started_at: Date | null;
+  watermark_set_at: Date | null;
   status: 'idle' | 'running' | 'ok' | 'retrying' | 'failed';
   last_error: string | null;
   last_error_code: string | null;
@@ -110,8 +112,58 @@ export class StateStore {
   async setWatermark(integrationId: string, endpoint: string, watermark: Date | null): Promise<void> {
     await this.pool.query(
       `INSERT INTO ${this.schema}.endpoint_state (integration_id, endpoint, watermark) VALUES ($1, $2, $3)
-       ON CONFLICT (integration_id, endpoint) DO UPDATE SET watermark = EXCLUDED.watermark, updated_at = now()`,
+       ON CONFLICT (integration_id, endpoint) DO UPDATE SET watermark = EXCLUDED.watermark, watermark_set_at = now(), updated_at = now()`,
       [integrationId, endpoint, watermark],
+    );
+  }
+
+  async endpointState(integrationId: string, endpoint: string): Promise<EndpointStateRow | undefined> {
+    return (
+      await this.pool.query<EndpointStateRow>(
+        `SELECT * FROM ${this.schema}.endpoint_state WHERE integration_id = $1 AND endpoint = $2`,
+        [integrationId, endpoint],
+      )
+    ).rows[0];
+  }
+
+  async fetchStarted(integrationId: string, endpoint: string, startedAt: Date, full: boolean): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO ${this.schema}.endpoint_state (integration_id, endpoint, status, last_fetch_started_at, last_full_started_at)
+       VALUES ($1, $2, 'running', $3, CASE WHEN $4 THEN $3::timestamptz END)
+       ON CONFLICT (integration_id, endpoint) DO UPDATE SET status = 'running', last_fetch_started_at = $3,
+         last_full_started_at = CASE WHEN $4 THEN $3::timestamptz ELSE endpoint_state.last_full_started_at END, updated_at = now()`,
+      [integrationId, endpoint, startedAt, full],
+    );
+  }
+
+  /**
+   * A fetch finished completely: the watermark becomes its start time (invariant 2), unless a later
+   * fetch already moved it further or an operator set it after this fetch started.
+   */
+  async fetchFinished(integrationId: string, endpoint: string, startedAt: Date, full: boolean): Promise<void> {
+    await this.pool.query(
+      `UPDATE ${this.schema}.endpoint_state SET
+         watermark = CASE WHEN watermark_set_at > $3 THEN watermark ELSE GREATEST(COALESCE(watermark, $3), $3) END,
+         last_fetch_finished_at = now(),
+         last_full_finished_at = CASE WHEN $4 THEN now() ELSE last_full_finished_at END,
+         status = 'ok', last_error = NULL, last_error_code = NULL, consecutive_failures = 0, updated_at = now()
+       WHERE integration_id = $1 AND endpoint = $2`,
+      [integrationId, endpoint, startedAt, full],
+    );
+  }
+
+  async fetchFailed(
+    integrationId: string,
+    endpoint: string,
+    err: { code: string; message: string },
+    final: boolean,
+  ): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO ${this.schema}.endpoint_state (integration_id, endpoint, status, last_error, last_error_code, consecutive_failures)
+       VALUES ($1, $2, $3, $4, $5, 1)
+       ON CONFLICT (integration_id, endpoint) DO UPDATE SET status = $3, last_error = $4, last_error_code = $5,
+         consecutive_failures = endpoint_state.consecutive_failures + 1, updated_at = now()`,
+      [integrationId, endpoint, final ? 'failed' : 'retrying', err.message.slice(0, 2_000), err.code],
     );
   }
 }

@@ -50,6 +50,8 @@ export interface TopicSpec {
 export interface Batch {
   topic: string;
   partition: number;
+  /** The partition's end offset when the batch was fetched (for lag). */
+  highWatermark: bigint;
   records: InRecord[];
   /** Keeps the group membership alive during long batches. */
   heartbeat(): Promise<void>;
@@ -184,6 +186,7 @@ export class KafkaClient {
     sessionTimeoutMs?: number;
     maxWaitTimeInMs?: number;
     readUncommitted?: boolean;
+    maxBytesPerPartition?: number;
   }): Consumer {
     const c = this.#kafka.consumer({
       groupId: opts.groupId,
@@ -192,6 +195,9 @@ export class KafkaClient {
       maxWaitTimeInMs: opts.maxWaitTimeInMs ?? 500,
       allowAutoTopicCreation: false,
       readUncommitted: opts.readUncommitted ?? false,
+      ...(opts.maxBytesPerPartition
+        ? { maxBytesPerPartition: opts.maxBytesPerPartition, maxBytes: opts.maxBytesPerPartition * 4 }
+        : {}),
     });
     const consumer = new Consumer(c);
     this.#closers.add(() => consumer.close());
@@ -334,6 +340,7 @@ export class Consumer {
         await opts.eachBatch({
           topic,
           partition,
+          highWatermark: BigInt(p.batch.highWatermark),
           records: p.batch.messages.map((m) => toInRecord(topic, partition, m)),
           heartbeat: p.heartbeat,
           isRunning: p.isRunning,

@@ -25,9 +25,11 @@ export const H = {
 
 /**
  * upsert: created or changed; delete: the last value with remote_deleted_at set (a tombstone follows);
- * tombstone: null value.
+ * tombstone: null value; purge: the integration was offboarded, every trace of the key must go (the
+ * sink deletes the row whatever its delete mode); heal: a re-emission of the last value to repair a
+ * downstream copy.
  */
-export type RecordOp = 'upsert' | 'delete' | 'tombstone';
+export type RecordOp = 'upsert' | 'delete' | 'tombstone' | 'purge' | 'heal';
 
 export interface RecordMeta {
   integrationId: string;

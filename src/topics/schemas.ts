@@ -43,6 +43,9 @@ function load(file: string): RecordSchema {
 
 export const schemaFile = (endpoint: EndpointName) => `${endpoint.replace('/', '.')}.avsc`;
 export const valueSchema = (endpoint: EndpointName): RecordSchema => load(schemaFile(endpoint));
+/** Reads the schema file again (the sink picks up fields added to schemas/ without a restart). */
+export const readValueSchema = (endpoint: EndpointName): RecordSchema =>
+  JSON.parse(readFileSync(path.join(schemasDir, schemaFile(endpoint)), 'utf8')) as RecordSchema;
 export const keySchema = (): RecordSchema => load('key.avsc');
 
 /** Named types defined in a schema, so references by name ("Address") resolve. */

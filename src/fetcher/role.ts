@@ -1,0 +1,223 @@
+import { Counter, Gauge } from 'prom-client';
+import type { RoleDeps, RunningRole } from '../app/role.ts';
+import { ConfigError, errorCode } from '../errors.ts';
+import { KomboApiError, KomboClient, KomboTransportError } from '../kombo/client.ts';
+import { type FetchTask, taskSchema } from '../planner/task.ts';
+import { enqueueTasks } from '../planner/trigger.ts';
+import { StateStore } from '../state/store.ts';
+import type { InRecord } from '../topics/kafka.ts';
+import { groups } from '../topics/names.ts';
+import { topicSpecs } from '../topics/topology.ts';
+import { executeFetch, type FetchContext, FetchMetrics, type FetchRun, HandBackError } from './fetch.ts';
+import { executePurge } from './purge.ts';
+import { RateLimiter } from './rate-limit.ts';
+import { RecordIndex } from './record-index.ts';
+import { type QueuedTask, type RunResult, TaskRunner } from './runner.ts';
+
+export interface FetcherOptions {
+  maxWaitTimeInMs?: number;
+  /** Drift sweep after a complete full fetch (wired by the drift part). */
+  onFullFetchComplete?: (run: FetchRun) => Promise<void>;
+}
+
+/**
+ * The fetcher role: fetch tasks in, Kombo records out to the compacted record topics. Failing tasks
+ * are retried with backoff; upstream failures that outlast the retry policy go to the dead-letter
+ * topic and show in the endpoint's status (invariant 8).
+ */
+export async function startFetcher(deps: RoleDeps, opts: FetcherOptions = {}): Promise<RunningRole> {
+  const { config, logger } = deps;
+  if (!config.kombo.apiKey)
+    throw new ConfigError([{ key: 'KOMBO_API_KEY', message: 'is required by the fetcher role' }]);
+  const log = logger.child({ role: 'fetcher' });
+  const topics = topicSpecs(config);
+  await deps.kafka.ensureTopics([topics.tasks, topics.dlq, ...topics.records.values()]);
+  const store = new StateStore(deps.pool, config.postgres.stateSchema);
+  const client = new KomboClient({
+    apiUrl: config.kombo.apiUrl,
+    apiKey: config.kombo.apiKey,
+    timeoutMs: config.fetcher.timeoutMs,
+  });
+  const producer = deps.kafka.producer();
+  const metrics = new FetchMetrics(deps.metrics);
+  const deadLetters = new Counter({
+    name: 'kombo_stream_fetcher_dead_letters_total',
+    help: 'Tasks dead-lettered',
+    registers: [deps.metrics],
+  });
+  let stopping = false;
+  const ctx: FetchContext = {
+    config,
+    logger: log,
+    client,
+    limiter: new RateLimiter(config.fetcher.rateLimit),
+    store,
+    index: new RecordIndex(deps.pool, config.postgres.stateSchema),
+    producer,
+    serde: deps.serde,
+    metrics,
+    enqueue: (tasks) => enqueueTasks(producer, config.kafka.topicPrefix, tasks),
+    ...(opts.onFullFetchComplete ? { onFullFetchComplete: opts.onFullFetchComplete } : {}),
+    isStopping: () => stopping,
+  };
+
+  const deadLetter = async (
+    origin: InRecord | QueuedTask,
+    error: { code: string; message: string },
+    task?: FetchTask,
+  ) => {
+    const o =
+      'task' in origin
+        ? { partition: origin.partition, offset: origin.offset.toString(), value: JSON.stringify(origin.task) }
+        : {
+            partition: origin.partition,
+            offset: origin.offset,
+            value: origin.value,
+          };
+    await producer.send(topics.dlq.name, [
+      {
+        key: task?.integration_id ?? null,
+        value: o.value,
+        headers: {
+          'kombo-error-code': error.code,
+          'kombo-error-message': error.message.slice(0, 1_000),
+          'kombo-origin-topic': topics.tasks.name,
+          'kombo-origin-partition': String(o.partition),
+          'kombo-origin-offset': String(o.offset),
+          'kombo-origin-role': 'fetcher',
+        },
+      },
+    ]);
+    deadLetters.inc();
+  };
+
+  /** Cross-process exclusion: one fetch per integration at a time, even during a rebalance. */
+  const withIntegrationLock = async <T>(integrationId: string, fn: () => Promise<T>): Promise<T | 'locked'> => {
+    const c = await deps.pool.connect();
+    try {
+      const got = (
+        await c.query('SELECT pg_try_advisory_lock(hashtext($1), hashtext($2)) AS ok', [
+          'kombo-stream.fetch',
+          integrationId,
+        ])
+      ).rows[0].ok;
+      if (!got) return 'locked';
+      try {
+        return await fn();
+      } finally {
+        await c.query('SELECT pg_advisory_unlock(hashtext($1), hashtext($2))', ['kombo-stream.fetch', integrationId]);
+      }
+    } finally {
+      c.release();
+    }
+  };
+
+  const run = async (q: QueuedTask): Promise<RunResult> => {
+    const { task } = q;
+    try {
+      const result = await withIntegrationLock(task.integration_id, async () => {
+        if (task.mode === 'purge') {
+          const n = await executePurge(ctx, task);
+          log.info({ integration: task.integration_id, endpoint: task.endpoint, purged: n }, 'purged');
+          return 'done' as const;
+        }
+        const outcome = await executeFetch(ctx, task);
+        log.debug({ task: task.task_id, outcome: outcome.kind }, 'task finished');
+        return 'done' as const;
+      });
+      return result === 'locked' ? { retryInMs: 1_000 } : result;
+    } catch (err) {
+      if (err instanceof HandBackError) return 'handed-back';
+      const e = { code: errorCode(err), message: (err as Error).message };
+      const upstream = err instanceof KomboApiError || err instanceof KomboTransportError;
+      if (upstream) {
+        // The page policy already retried; this task is done for: dead-letter it, visibly.
+        log.error({ err: e, task }, 'fetch failed permanently; dead-lettered');
+        await store.fetchFailed(task.integration_id, task.endpoint, e, true).catch(() => {});
+        await deadLetter(q, e, task);
+        return 'done';
+      }
+      // Kafka or Postgres trouble: nothing is wrong with the task; try again later.
+      log.warn(
+        { err: e, task: task.task_id, attempts: q.attempts },
+        'fetch interrupted by infrastructure error; retrying',
+      );
+      await store.fetchFailed(task.integration_id, task.endpoint, e, false).catch(() => {});
+      return { retryInMs: Math.min(30_000, 1_000 * 2 ** q.attempts) };
+    }
+  };
+
+  const runner = new TaskRunner({ concurrency: config.fetcher.concurrency, run });
+  const queued = new Gauge({
+    name: 'kombo_stream_fetcher_tasks_queued',
+    help: 'Tasks waiting in this process',
+    registers: [deps.metrics],
+    collect() {
+      this.set(runner.queued);
+    },
+  });
+  void queued;
+  const consumer = deps.kafka.consumer({ groupId: groups.fetcher, maxWaitTimeInMs: opts.maxWaitTimeInMs ?? 500 });
+  let state: 'starting' | 'ok' | 'failed' = 'starting';
+  consumer.onCrash((err, restarting) => {
+    log.error({ err, restarting }, 'fetcher consumer crashed');
+    if (!restarting) state = 'failed';
+  });
+  const maxQueued = Math.max(100, config.fetcher.concurrency * 50);
+  let paused = false;
+  await consumer.run({
+    topics: [topics.tasks.name],
+    autoCommit: false,
+    onAssign: (assignment) => runner.retainPartitions(new Set(assignment[topics.tasks.name] ?? [])),
+    eachBatch: async (batch) => {
+      for (const r of batch.records) {
+        const offset = BigInt(r.offset);
+        let task: FetchTask;
+        try {
+          task = taskSchema.parse(JSON.parse(r.value?.toString() ?? ''));
+        } catch (err) {
+          await deadLetter(r, { code: 'KS_ERR_BAD_TASK', message: `undecodable task: ${(err as Error).message}` });
+          runner.complete(batch.partition, offset);
+          continue;
+        }
+        runner.add(batch.partition, offset, task);
+      }
+      // Backpressure: stop fetching tasks while enough are waiting here.
+      if (!paused && runner.queued > maxQueued) {
+        paused = true;
+        consumer.pause(topics.tasks.name);
+      }
+    },
+  });
+  let lastCommitted = new Map<number, bigint>();
+  const commit = async () => {
+    const now = runner.committable();
+    const changed = [...now].filter(([p, o]) => lastCommitted.get(p) !== o);
+    if (changed.length) {
+      await consumer.commit(changed.map(([partition, offset]) => ({ topic: topics.tasks.name, partition, offset })));
+      lastCommitted = now;
+    }
+    if (paused && runner.queued < maxQueued / 2) {
+      paused = false;
+      consumer.resume(topics.tasks.name);
+    }
+  };
+  const committer = setInterval(
+    () => commit().catch((err) => log.warn({ err }, 'offset commit failed; retrying')),
+    1_000,
+  );
+  state = 'ok';
+  return {
+    role: 'fetcher',
+    health: () => ({ state }),
+    async stop() {
+      stopping = true;
+      await runner.stop();
+      clearInterval(committer);
+      await commit().catch((err) => log.warn({ err }, 'final offset commit failed'));
+      await consumer.close();
+      await producer.close();
+      await client.close();
+    },
+  };
+}

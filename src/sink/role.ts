@@ -1,0 +1,236 @@
+import type pg from 'pg';
+import { Counter, Gauge, Histogram } from 'prom-client';
+import type { RoleDeps, RunningRole } from '../app/role.ts';
+import { errorCode } from '../errors.ts';
+import type { EndpointName } from '../kombo/endpoints.ts';
+import { quoteIdent } from '../state/migrate.ts';
+import type { Batch, InRecord, OutRecord } from '../topics/kafka.ts';
+import { dlqTopic, groups, recordTopic } from '../topics/names.ts';
+import { H, type RecordOp } from '../topics/records.ts';
+import { type RecordSchema, readValueSchema } from '../topics/schemas.ts';
+import { topicSpecs } from '../topics/topology.ts';
+import { tableLayout } from './layout.ts';
+import { reduceBatch, type SinkRecord } from './reduce.ts';
+import { ensureTable } from './tables.ts';
+import { TableWriter } from './writer.ts';
+
+export interface SinkOptions {
+  /** Where table layouts come from; the schema files by default. */
+  schemaFor?: (endpoint: EndpointName) => RecordSchema;
+  /** How often schema files are re-read for added fields. */
+  schemaRefreshMs?: number;
+  maxWaitTimeInMs?: number;
+  /** Test hook: runs after a batch's database commit, before Kafka learns of it. */
+  afterDbCommit?: (batch: { topic: string; partition: number; lastOffset: bigint }) => Promise<void>;
+}
+
+const OPS: readonly string[] = ['upsert', 'delete', 'tombstone', 'purge', 'heal'];
+
+/**
+ * The sink role: record topics -> Postgres tables. Per batch and table, the last version per key
+ * wins and rows are written in bulk; the partition's next offset is stored in the same transaction
+ * (invariant 4), and a batch's records below the stored offset are skipped, so a crash anywhere
+ * neither duplicates nor loses a write. Poison records are isolated and dead-lettered.
+ */
+export async function startSink(deps: RoleDeps, opts: SinkOptions = {}): Promise<RunningRole> {
+  const { config, logger } = deps;
+  const log = logger.child({ role: 'sink' });
+  const sinkSchema = config.postgres.sinkSchema;
+  const stateSchema = quoteIdent(config.postgres.stateSchema);
+  const schemaFor = opts.schemaFor ?? readValueSchema;
+  const topics = topicSpecs(config);
+  await deps.kafka.ensureTopics([topics.dlq, ...topics.records.values()]);
+  const byTopic = new Map<string, EndpointName>(
+    config.kombo.endpoints.map((e) => [recordTopic(config.kafka.topicPrefix, e), e]),
+  );
+  const writers = new Map<EndpointName, { writer: TableWriter; print: string }>();
+
+  const refresh = async (endpoint: EndpointName) => {
+    const layout = tableLayout(endpoint, schemaFor(endpoint));
+    const print = JSON.stringify(layout.fields);
+    if (writers.get(endpoint)?.print === print) return;
+    const added = await ensureTable(deps.pool, sinkSchema, layout);
+    if (added.length && writers.has(endpoint))
+      log.info({ table: layout.table, added }, 'schema gained fields: columns added');
+    writers.set(endpoint, { writer: new TableWriter(sinkSchema, layout), print });
+  };
+  for (const e of config.kombo.endpoints) await refresh(e);
+
+  const rows = new Counter({
+    name: 'kombo_stream_sink_rows_total',
+    help: 'Rows written, by table and action',
+    labelNames: ['table', 'action'],
+    registers: [deps.metrics],
+  });
+  const batchSeconds = new Histogram({
+    name: 'kombo_stream_sink_batch_seconds',
+    help: 'Batch write latency (decode, transaction, commit)',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [deps.metrics],
+  });
+  const lag = new Gauge({
+    name: 'kombo_stream_sink_lag_records',
+    help: 'Records behind the end of each partition',
+    labelNames: ['topic', 'partition'],
+    registers: [deps.metrics],
+  });
+  const deadLetters = new Counter({
+    name: 'kombo_stream_sink_dead_letters_total',
+    help: 'Records dead-lettered',
+    labelNames: ['code'],
+    registers: [deps.metrics],
+  });
+  const producer = deps.kafka.producer();
+
+  const dlqRecord = (r: InRecord, code: string, message: string): OutRecord => ({
+    key: r.key,
+    value: r.value,
+    headers: {
+      ...r.headers,
+      'kombo-error-code': code,
+      'kombo-error-message': message.slice(0, 1_000),
+      'kombo-origin-topic': r.topic,
+      'kombo-origin-partition': String(r.partition),
+      'kombo-origin-offset': r.offset,
+      'kombo-origin-role': 'sink',
+    },
+  });
+
+  const decode = async (endpoint: EndpointName, r: InRecord): Promise<SinkRecord> => {
+    if (!r.key) throw Object.assign(new Error('record has no key'), { code: 'KS_ERR_SINK_NO_KEY' });
+    const key = await deps.serde.decodeKey(endpoint, r.key);
+    const value = r.value ? await deps.serde.decodeValue(endpoint, r.value) : null;
+    const fetchedAt = r.headers[H.fetchedAt];
+    if (!fetchedAt || Number.isNaN(Date.parse(fetchedAt)))
+      throw Object.assign(new Error(`missing or bad ${H.fetchedAt} header`), { code: 'KS_ERR_SINK_BAD_HEADER' });
+    if (value && value.id !== key.id)
+      throw Object.assign(new Error('value id differs from key id'), { code: 'KS_ERR_SINK_KEY_MISMATCH' });
+    const op = (OPS.includes(r.headers[H.op] ?? '') ? r.headers[H.op] : value ? 'upsert' : 'tombstone') as RecordOp;
+    return {
+      integrationId: key.integration_id,
+      id: key.id,
+      value,
+      fetchedAt,
+      op,
+      contentHash: r.headers[H.contentHash] ?? null,
+      partition: r.partition,
+      offset: BigInt(r.offset),
+    };
+  };
+
+  const writeBatch = async (batch: Batch) => {
+    const endpoint = byTopic.get(batch.topic);
+    if (!endpoint || batch.records.length === 0) return;
+    const end = batchSeconds.startTimer();
+    const last = BigInt(batch.records.at(-1)?.offset ?? '0');
+    const client: pg.PoolClient = await deps.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(
+        `INSERT INTO ${stateSchema}.sink_offsets (group_id, topic, partition, next_offset) VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING`,
+        [groups.sink, batch.topic, batch.partition],
+      );
+      // The row lock serialises writers of one partition (e.g. two processes during a rebalance).
+      const next = BigInt(
+        (
+          await client.query(
+            `SELECT next_offset FROM ${stateSchema}.sink_offsets WHERE group_id = $1 AND topic = $2 AND partition = $3 FOR UPDATE`,
+            [groups.sink, batch.topic, batch.partition],
+          )
+        ).rows[0].next_offset,
+      );
+      const fresh = batch.records.filter((r) => BigInt(r.offset) >= next);
+      if (fresh.length === 0) {
+        await client.query('ROLLBACK');
+        return;
+      }
+      const poison: OutRecord[] = [];
+      const decoded: SinkRecord[] = [];
+      const origin = new Map<bigint, InRecord>();
+      for (const r of fresh) {
+        origin.set(BigInt(r.offset), r);
+        try {
+          decoded.push(await decode(endpoint, r));
+        } catch (err) {
+          poison.push(dlqRecord(r, errorCode(err), (err as Error).message));
+        }
+      }
+      const { writer } = writers.get(endpoint) as { writer: TableWriter };
+      const actions = reduceBatch(decoded, config.sink.deleteMode);
+      const failures = await writer.applyIsolating(client, actions);
+      for (const f of failures) {
+        const r = origin.get(f.action.record.offset) as InRecord;
+        poison.push(
+          dlqRecord(
+            r,
+            (f.error as { code?: string }).code ? `PG_${(f.error as { code?: string }).code}` : 'KS_ERR_SINK_WRITE',
+            f.error.message,
+          ),
+        );
+      }
+      // Dead letters are acknowledged before the offset moves past them: a crash repeats, never loses.
+      if (poison.length) {
+        await producer.send(dlqTopic(config.kafka.topicPrefix), poison);
+        for (const p of poison) deadLetters.inc({ code: p.headers?.['kombo-error-code'] ?? 'unknown' });
+        log.warn(
+          { topic: batch.topic, partition: batch.partition, count: poison.length },
+          'poison records dead-lettered',
+        );
+      }
+      await client.query(
+        `UPDATE ${stateSchema}.sink_offsets SET next_offset = $4, updated_at = now() WHERE group_id = $1 AND topic = $2 AND partition = $3`,
+        [groups.sink, batch.topic, batch.partition, (last + 1n).toString()],
+      );
+      await client.query('COMMIT');
+      const table = writers.get(endpoint)?.writer.layout.table ?? endpoint;
+      const failed = new Set(failures.map((f) => f.action));
+      for (const a of actions)
+        if (!failed.has(a))
+          rows.inc({
+            table,
+            action: a.kind === 'upsert' ? (a.deleted ? 'soft_delete' : 'upsert') : a.hard ? 'delete' : 'soft_delete',
+          });
+      lag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(batch.highWatermark - (last + 1n)));
+      await opts.afterDbCommit?.({ topic: batch.topic, partition: batch.partition, lastOffset: last });
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+      end();
+    }
+  };
+
+  const consumer = deps.kafka.consumer({
+    groupId: groups.sink,
+    maxWaitTimeInMs: opts.maxWaitTimeInMs ?? 500,
+    maxBytesPerPartition: 8 * 1024 * 1024,
+  });
+  let state: 'starting' | 'ok' | 'failed' = 'starting';
+  consumer.onCrash((err, restarting) => {
+    log.error({ err, restarting }, 'sink consumer crashed');
+    if (!restarting) state = 'failed';
+  });
+  await consumer.run({
+    topics: [...byTopic.keys()],
+    partitionsConsumedConcurrently: config.sink.concurrency,
+    eachBatch: async (batch) => {
+      await writeBatch(batch);
+      await batch.heartbeat();
+    },
+  });
+  const timer = setInterval(() => {
+    for (const e of config.kombo.endpoints)
+      refresh(e).catch((err) => log.error({ err, endpoint: e }, 'schema refresh failed'));
+  }, opts.schemaRefreshMs ?? 60_000);
+  state = 'ok';
+  return {
+    role: 'sink',
+    health: () => ({ state }),
+    async stop() {
+      clearInterval(timer);
+      await consumer.close();
+      await producer.close();
+    },
+  };
+}

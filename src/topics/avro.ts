@@ -1,0 +1,96 @@
+import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { KomboStreamError } from '../errors.ts';
+import type { EndpointName } from '../kombo/endpoints.ts';
+import { recordTopic } from './names.ts';
+import type { RecordKey } from './records.ts';
+import { fromAvroValue, keySchema, type RecordSchema, toAvroValue, valueSchema } from './schemas.ts';
+import { type KomboRecord, type RecordSerde, SerdeError } from './serde.ts';
+
+/** The registry refused or could not be reached (e.g. an incompatible schema change). */
+export class SchemaRegistryError extends KomboStreamError {
+  constructor(message: string, cause: unknown) {
+    super('KS_ERR_SCHEMA_REGISTRY', message, { retriable: true, cause });
+  }
+}
+
+/**
+ * Avro keys and values through a Confluent-compatible Schema Registry, using the schemas in
+ * schemas/. Subjects follow the topic-name strategy (`<topic>-key`, `<topic>-value`) with BACKWARD
+ * compatibility, so a schema may only gain fields with defaults. Schemas are registered on first use.
+ */
+export class AvroSerde implements RecordSerde {
+  readonly format = 'avro' as const;
+  readonly registry: SchemaRegistry;
+  readonly #prefix: string;
+  readonly #ids = new Map<string, Promise<number>>();
+
+  private constructor(registry: SchemaRegistry, prefix: string) {
+    this.registry = registry;
+    this.#prefix = prefix;
+  }
+
+  static async create(opts: { url: string; prefix: string }): Promise<AvroSerde> {
+    return new AvroSerde(new SchemaRegistry({ host: opts.url, retry: { retries: 3 } }), opts.prefix);
+  }
+
+  #id(subject: string, schema: RecordSchema): Promise<number> {
+    let id = this.#ids.get(subject);
+    if (!id) {
+      id = this.registry
+        .register(
+          { type: SchemaType.AVRO, schema: JSON.stringify(schema) },
+          { subject, compatibility: COMPATIBILITY.BACKWARD },
+        )
+        .then((r) => r.id)
+        .catch((err: unknown) => {
+          this.#ids.delete(subject);
+          throw new SchemaRegistryError(`registering ${subject} failed: ${(err as Error).message}`, err);
+        });
+      this.#ids.set(subject, id);
+    }
+    return id;
+  }
+
+  /** Registers every subject of these endpoints up front (fails fast on an incompatible change). */
+  async registerAll(endpoints: readonly EndpointName[]): Promise<void> {
+    for (const e of endpoints) {
+      const topic = recordTopic(this.#prefix, e);
+      await this.#id(`${topic}-key`, keySchema());
+      await this.#id(`${topic}-value`, valueSchema(e));
+    }
+  }
+
+  async encodeKey(endpoint: EndpointName, key: RecordKey): Promise<Buffer> {
+    const id = await this.#id(`${recordTopic(this.#prefix, endpoint)}-key`, keySchema());
+    return this.registry.encode(id, { integration_id: key.integration_id, id: key.id });
+  }
+
+  async encodeValue(endpoint: EndpointName, record: KomboRecord): Promise<Buffer> {
+    const schema = valueSchema(endpoint);
+    const id = await this.#id(`${recordTopic(this.#prefix, endpoint)}-value`, schema);
+    try {
+      return await this.registry.encode(id, toAvroValue(schema, record));
+    } catch (err) {
+      throw new SerdeError(`record ${record.id} does not fit the ${endpoint} schema: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  }
+
+  async decodeKey(_endpoint: EndpointName, data: Buffer): Promise<RecordKey> {
+    try {
+      const k = (await this.registry.decode(data)) as RecordKey;
+      return { integration_id: k.integration_id, id: k.id };
+    } catch (err) {
+      throw new SerdeError(`undecodable Avro key: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async decodeValue(endpoint: EndpointName, data: Buffer): Promise<KomboRecord> {
+    try {
+      return fromAvroValue(valueSchema(endpoint), await this.registry.decode(data)) as KomboRecord;
+    } catch (err) {
+      throw new SerdeError(`undecodable Avro value: ${(err as Error).message}`, { cause: err });
+    }
+  }
+}
