@@ -1,0 +1,270 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RoleDeps, RunningRole } from '../../src/app/role.ts';
+import { startFetcher } from '../../src/fetcher/role.ts';
+import type { EndpointName } from '../../src/kombo/endpoints.ts';
+import { type FetchTask, newTask } from '../../src/planner/task.ts';
+import { enqueueTasks } from '../../src/planner/trigger.ts';
+import { type Simulator, startSimulator } from '../../src/sim/index.ts';
+import { StateStore } from '../../src/state/store.ts';
+import type { Producer } from '../../src/topics/kafka.ts';
+import { dlqTopic, recordTopic } from '../../src/topics/names.ts';
+import { testDeps } from '../helpers/config.ts';
+import { createTestContext, type TestContext } from '../helpers/context.ts';
+import { eventually, readTopic } from '../helpers/topics.ts';
+
+let ctx: TestContext;
+let sim: Simulator;
+let deps: RoleDeps;
+let fetcher: RunningRole;
+let producer: Producer;
+let store: StateStore;
+let HRIS: string;
+let ATS: string;
+let BIG: string;
+
+beforeAll(async () => {
+  ctx = await createTestContext(import.meta.url);
+  sim = await startSimulator({
+    seed: 9,
+    integrations: [
+      { category: 'HRIS', size: 30 },
+      { category: 'ATS', size: 20 },
+      { category: 'HRIS', size: 300 },
+    ],
+  });
+  [HRIS, ATS, BIG] = sim.core.integrations().map((i) => i.id) as [string, string, string];
+  deps = await testDeps(ctx, {
+    KOMBO_API_URL: sim.url,
+    KOMBO_API_KEY: sim.apiKey,
+    KOMBO_RATE_LIMIT: 500,
+    KOMBO_RATE_LIMIT_PER_INTEGRATION: 200,
+    FETCH_PAGE_SIZE: 25,
+    FETCH_MAX_PAGES_PER_TURN: 2,
+    FETCH_OVERLAP: '2s',
+    FETCH_MAX_ATTEMPTS: 8,
+    FETCH_RETRY_BASE: '20ms',
+    FETCH_RETRY_MAX: '200ms',
+    FETCH_CONCURRENCY: 3,
+  });
+  store = new StateStore(ctx.pool, deps.config.postgres.stateSchema);
+  for (const i of sim.core.integrations())
+    await store.upsertIntegration({ integration_id: i.id, tool: i.tool, category: i.category });
+  producer = ctx.kafka.producer();
+  fetcher = await startFetcher(deps, { maxWaitTimeInMs: 100 });
+});
+afterAll(async () => {
+  await fetcher?.stop();
+  await producer?.close();
+  await sim?.stop();
+  await ctx?.close();
+});
+
+const prefix = () => deps.config.kafka.topicPrefix;
+async function run(integration: string, endpoint: EndpointName, mode: 'delta' | 'full'): Promise<FetchTask> {
+  const t = newTask({ integration_id: integration, endpoint, mode, reason: 'test' });
+  await enqueueTasks(producer, prefix(), [t]);
+  await eventually(
+    () =>
+      ctx.pool.query(
+        `SELECT 1 FROM ${store.schema}.fetch_runs WHERE integration_id = $1 AND endpoint = $2 AND status IN ('done', 'failed') AND started_at >= $3`,
+        [integration, endpoint, t.requested_at],
+      ),
+    (r) => (r.rowCount ?? 0) > 0,
+    60_000,
+  );
+  return t;
+}
+const records = async (endpoint: EndpointName) => readTopic(ctx.kafka, recordTopic(prefix(), endpoint));
+/** Records produced since `before` was read (partitions interleave, so compare positions, not counts). */
+const since = async (endpoint: EndpointName, before: Awaited<ReturnType<typeof records>>) => {
+  const seen = new Set(before.map((r) => `${r.partition}:${r.offset}`));
+  return (await records(endpoint)).filter((r) => !seen.has(`${r.partition}:${r.offset}`));
+};
+/** The compacted view of a topic for one integration: last value per key, tombstoned keys gone. */
+async function view(endpoint: EndpointName, integration: string): Promise<Map<string, unknown>> {
+  const m = new Map<string, unknown>();
+  for (const r of await records(endpoint)) {
+    const key = JSON.parse(r.key?.toString() ?? '{}');
+    if (key.integration_id !== integration) continue;
+    if (r.value === null) m.delete(key.id);
+    else m.set(key.id, JSON.parse(r.value.toString()));
+  }
+  return m;
+}
+const liveTruth = (integration: string, endpoint: EndpointName) =>
+  new Map(sim.core.truth(integration, endpoint, { includeDeleted: false }).map((r) => [r.id as string, r]));
+
+describe('fetching into compacted topics', () => {
+  it('a full fetch puts every record, exactly as Kombo returned it, on the topic', async () => {
+    for (const ep of ['hris/employees', 'hris/absences', 'hris/time-off-balances'] as const) {
+      await run(HRIS, ep, 'full');
+      expect(await view(ep, HRIS)).toEqual(liveTruth(HRIS, ep));
+    }
+    await run(ATS, 'ats/applications', 'full');
+    expect(await view('ats/applications', ATS)).toEqual(liveTruth(ATS, 'ats/applications'));
+    const rec = (await records('hris/employees'))[0];
+    expect(JSON.parse(rec?.key?.toString() ?? '')).toEqual({ integration_id: HRIS, id: expect.any(String) });
+    expect(rec?.headers).toMatchObject({
+      'kombo-integration-id': HRIS,
+      'kombo-endpoint': 'hris/employees',
+      'kombo-op': 'upsert',
+    });
+    const state = await store.endpointState(HRIS, 'hris/employees');
+    expect(state?.status).toBe('ok');
+    expect(state?.watermark?.getTime()).toBe(state?.last_fetch_started_at?.getTime());
+  });
+
+  it('a delta emits only the changes; the overlap re-fetch and a full re-fetch emit nothing', async () => {
+    const before = await records('hris/employees');
+    const truthBefore = liveTruth(HRIS, 'hris/employees');
+    const targets = [...truthBefore.keys()].slice(0, 3);
+    await sim.core.change(
+      HRIS,
+      targets.map((id) => ({ op: 'update' as const, endpoint: 'hris/employees' as const, id })),
+    );
+    // The three, plus their reports: a manager's change shows in the nested `manager` (§2.4).
+    const changed = [...liveTruth(HRIS, 'hris/employees')]
+      .filter(([id, r]) => JSON.stringify(r) !== JSON.stringify(truthBefore.get(id)))
+      .map(([id]) => id);
+    await run(HRIS, 'hris/employees', 'delta');
+    const after = await records('hris/employees');
+    expect((await since('hris/employees', before)).map((r) => JSON.parse(r.key?.toString() ?? '').id).sort()).toEqual(
+      changed.sort(),
+    );
+    expect(changed).toEqual(expect.arrayContaining(targets));
+    await run(HRIS, 'hris/employees', 'delta');
+    await run(HRIS, 'hris/employees', 'full');
+    expect((await records('hris/employees')).length).toBe(after.length);
+  });
+
+  it('fetches a parent whose nested data changed (employment -> employee)', async () => {
+    const emp = (sim.core.truth(HRIS, 'hris/employees', { includeDeleted: false }) as any[]).find(
+      (e) => e.employments.length,
+    );
+    const before = await records('hris/employees');
+    await sim.core.change(HRIS, [{ op: 'update', endpoint: 'hris/employments', id: emp.employments[0].id }]);
+    await run(HRIS, 'hris/employees', 'delta');
+    const added = await since('hris/employees', before);
+    expect(added.map((r) => JSON.parse(r.key?.toString() ?? '').id)).toEqual([emp.id]);
+  });
+
+  it('a deletion is the record with remote_deleted_at, then a tombstone', async () => {
+    const victim = (sim.core.truth(HRIS, 'hris/absences', { includeDeleted: false }) as any[])[0];
+    const before = await records('hris/absences');
+    await sim.core.change(HRIS, [{ op: 'delete', endpoint: 'hris/absences', id: victim.id }]);
+    await run(HRIS, 'hris/absences', 'delta');
+    const added = await since('hris/absences', before);
+    expect(added).toHaveLength(2);
+    expect(JSON.parse(added[0]?.value?.toString() ?? '').remote_deleted_at).toEqual(expect.any(String));
+    expect(added[0]?.headers['kombo-op']).toBe('delete');
+    expect(added[1]?.value).toBeNull();
+    expect(added[1]?.key?.toString()).toBe(added[0]?.key?.toString());
+    expect((await view('hris/absences', HRIS)).has(victim.id)).toBe(false);
+  });
+
+  it('survives 429 storms, 5xx, connection resets and truncated bodies', async () => {
+    sim.core.setApiFaults({ rate429: 0.2, retryAfterSec: 0, error5xxRate: 0.15, resetRate: 0.1, truncateRate: 0.15 });
+    try {
+      await run(ATS, 'ats/candidates', 'full');
+    } finally {
+      sim.core.clearFaults();
+    }
+    expect(await view('ats/candidates', ATS)).toEqual(liveTruth(ATS, 'ats/candidates'));
+    const m = await deps.metrics.getSingleMetricAsString('kombo_stream_fetcher_retries_total');
+    expect(m).toMatch(/KS_ERR_KOMBO_(RATE_LIMITED|SERVER|TRANSPORT)/);
+  });
+
+  it('a failing fetch leaves the watermark; the task is dead-lettered and the status shows it; the next fetch repeats', async () => {
+    const before = await store.endpointState(HRIS, 'hris/timesheets');
+    await run(HRIS, 'hris/timesheets', 'full');
+    const ok = await store.endpointState(HRIS, 'hris/timesheets');
+    await sim.core.change(HRIS, [{ op: 'create', endpoint: 'hris/timesheets' }]);
+    sim.core.setApiFaults({ error5xxRate: 1 });
+    const dlqBefore = (await readTopic(ctx.kafka, dlqTopic(prefix()))).length;
+    try {
+      await run(HRIS, 'hris/timesheets', 'delta');
+    } finally {
+      sim.core.clearFaults();
+    }
+    const failed = await store.endpointState(HRIS, 'hris/timesheets');
+    expect(failed?.status).toBe('failed');
+    expect(failed?.last_error_code).toBe('KS_ERR_KOMBO_SERVER');
+    expect(failed?.watermark?.getTime()).toBe(ok?.watermark?.getTime());
+    const dlq = await eventually(
+      () => readTopic(ctx.kafka, dlqTopic(prefix())),
+      (r) => r.length > dlqBefore,
+    );
+    expect(dlq.at(-1)?.headers['kombo-error-code']).toBe('KS_ERR_KOMBO_SERVER');
+    await run(HRIS, 'hris/timesheets', 'delta');
+    expect(await view('hris/timesheets', HRIS)).toEqual(liveTruth(HRIS, 'hris/timesheets'));
+    expect((await store.endpointState(HRIS, 'hris/timesheets'))?.status).toBe('ok');
+    void before;
+  });
+
+  it('misses nothing a non-atomic sync streams in during a fetch, nor a change committed with lag', async () => {
+    await run(ATS, 'ats/tags', 'full');
+    sim.core.syncDurationMs = 600;
+    const sync = sim.core.change(
+      ATS,
+      Array.from({ length: 6 }, () => ({ op: 'create' as const, endpoint: 'ats/tags' as const })),
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    await run(ATS, 'ats/tags', 'delta'); // sees part of the sync
+    await sync;
+    sim.core.syncDurationMs = 0;
+    sim.core.commitLagMs = 1_500; // visible now, but dated 1.5 s ago: before the last fetch started
+    await sim.core.change(ATS, [{ op: 'create', endpoint: 'ats/tags' }]);
+    sim.core.commitLagMs = 0;
+    await run(ATS, 'ats/tags', 'delta');
+    expect(await view('ats/tags', ATS)).toEqual(liveTruth(ATS, 'ats/tags'));
+  });
+
+  it('a long full fetch yields; a later delta of a small integration and of the same one finish first', async () => {
+    const full = newTask({ integration_id: BIG, endpoint: 'hris/employments', mode: 'full', reason: 'big-full' });
+    await enqueueTasks(producer, prefix(), [full]);
+    await new Promise((r) => setTimeout(r, 300));
+    await sim.core.change(BIG, [{ op: 'update', endpoint: 'hris/employments' }]);
+    await sim.core.change(HRIS, [{ op: 'update', endpoint: 'hris/employments' }]);
+    const small = newTask({ integration_id: HRIS, endpoint: 'hris/employments', mode: 'delta', reason: 'small-delta' });
+    const same = newTask({ integration_id: BIG, endpoint: 'hris/employments', mode: 'delta', reason: 'big-delta' });
+    await enqueueTasks(producer, prefix(), [small, same]);
+    const q = `SELECT mode, status, updated_at, integration_id, pages FROM ${store.schema}.fetch_runs WHERE endpoint = 'hris/employments' AND started_at >= $1 ORDER BY updated_at`;
+    const runs = await eventually(
+      () => ctx.pool.query(q, [full.requested_at]),
+      (r) => r.rows.filter((x) => x.status === 'done').length >= 3,
+      90_000,
+    );
+    const done = runs.rows.filter((x) => x.status === 'done');
+    const bigFull = done.find((x) => x.integration_id === BIG && x.mode === 'full');
+    const bigDelta = done.find((x) => x.integration_id === BIG && x.mode === 'delta');
+    const smallDelta = done.find((x) => x.integration_id === HRIS && x.mode === 'delta');
+    expect(bigFull.pages).toBeGreaterThan(4);
+    expect(smallDelta.updated_at.getTime()).toBeLessThan(bigFull.updated_at.getTime());
+    expect(bigDelta.updated_at.getTime()).toBeLessThan(bigFull.updated_at.getTime());
+    expect(await view('hris/employments', BIG)).toEqual(liveTruth(BIG, 'hris/employments'));
+  });
+
+  it('skips a task requested before a fetch that has since finished (coalescing)', async () => {
+    const stale = newTask({
+      integration_id: HRIS,
+      endpoint: 'hris/legal-entities',
+      mode: 'delta',
+      reason: 'stale',
+      requested_at: new Date(Date.now() - 60_000).toISOString(),
+    });
+    await run(HRIS, 'hris/legal-entities', 'delta');
+    const runsBefore = (
+      await ctx.pool.query(
+        `SELECT count(*)::int AS n FROM ${store.schema}.fetch_runs WHERE endpoint = 'hris/legal-entities'`,
+      )
+    ).rows[0].n;
+    await enqueueTasks(producer, prefix(), [stale]);
+    await run(HRIS, 'hris/locations', 'delta'); // a marker: tasks are processed in order per integration
+    const runsAfter = (
+      await ctx.pool.query(
+        `SELECT count(*)::int AS n FROM ${store.schema}.fetch_runs WHERE endpoint = 'hris/legal-entities'`,
+      )
+    ).rows[0].n;
+    expect(runsAfter).toBe(runsBefore);
+  });
+});

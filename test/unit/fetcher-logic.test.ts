@@ -1,0 +1,217 @@
+import { describe, expect, it } from 'vitest';
+import { diffPage, scrub } from '../../src/fetcher/emit.ts';
+import { coveredBy } from '../../src/fetcher/fetch.ts';
+import { decideRetry, type RetryPolicy } from '../../src/fetcher/policy.ts';
+import { RateLimiter } from '../../src/fetcher/rate-limit.ts';
+import { canonicalJson, contentHash } from '../../src/fetcher/record-index.ts';
+import { type QueuedTask, TaskRunner } from '../../src/fetcher/runner.ts';
+import { KomboApiError, KomboTransportError, retryAfterMs } from '../../src/kombo/client.ts';
+import { newTask } from '../../src/planner/task.ts';
+
+const policy: RetryPolicy = {
+  maxAttempts: 4,
+  baseMs: 100,
+  maxMs: 1_000,
+  setupPendingMaxMs: 10_000,
+  setupPendingPollMs: 500,
+};
+const half = () => 0.5;
+
+describe('retry policy', () => {
+  it('honours Retry-After and ratelimit-reset on 429', () => {
+    expect(retryAfterMs({ 'retry-after': '7' })).toBe(7_000);
+    expect(retryAfterMs({ 'ratelimit-reset': '3' })).toBe(3_000);
+    expect(retryAfterMs({ 'retry-after': new Date(Date.now() + 5_000).toUTCString() })).toBeGreaterThan(3_000);
+    const d = decideRetry(new KomboApiError(429, 'PLATFORM.RATE_LIMIT_EXCEEDED', 'slow down', 7_000), 1, policy, half);
+    expect(d).toEqual({ retry: true, delayMs: 7_125, countsAsAttempt: true });
+  });
+  it('backs off exponentially with jitter on 5xx, network errors and truncated bodies, up to maxAttempts', () => {
+    const e5 = new KomboApiError(503, 'PLATFORM.UNKNOWN_ERROR', 'x', undefined);
+    const d1 = decideRetry(e5, 1, policy, half);
+    const d3 = decideRetry(e5, 3, policy, half);
+    expect(d1.retry && d3.retry && d3.delayMs > d1.delayMs).toBe(true);
+    expect(decideRetry(new KomboTransportError('reset'), 2, policy, half).retry).toBe(true);
+    expect(decideRetry(e5, 4, policy, half)).toEqual({ retry: false });
+  });
+  it('never retries other 4xx', () => {
+    expect(decideRetry(new KomboApiError(400, 'PLATFORM.INPUT_INVALID', 'bad cursor', undefined), 1, policy)).toEqual({
+      retry: false,
+    });
+    expect(decideRetry(new KomboApiError(401, 'PLATFORM.AUTHENTICATION_INVALID', 'key', undefined), 1, policy)).toEqual(
+      { retry: false },
+    );
+  });
+  it('waits out setup-sync-pending without spending attempts', () => {
+    const d = decideRetry(new KomboApiError(503, 'INTEGRATION.SETUP_SYNC_PENDING', 'wait', undefined), 99, policy);
+    expect(d).toEqual({ retry: true, delayMs: 500, countsAsAttempt: false });
+  });
+});
+
+describe('rate limiter', () => {
+  it('spaces requests to the per-integration rate while others proceed', async () => {
+    const rl = new RateLimiter({ globalPerSec: 1_000, perIntegrationPerSec: 10 });
+    const t0 = Date.now();
+    for (let i = 0; i < 12; i++) await rl.acquire('a');
+    const slow = Date.now() - t0;
+    const t1 = Date.now();
+    await rl.acquire('b');
+    expect(slow).toBeGreaterThanOrEqual(150);
+    expect(Date.now() - t1).toBeLessThan(50);
+  });
+  it('holds everyone while paused', async () => {
+    const rl = new RateLimiter({ globalPerSec: 1_000, perIntegrationPerSec: 1_000 });
+    rl.pauseFor(200);
+    const t0 = Date.now();
+    await rl.acquire('x');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
+  });
+});
+
+describe('record index hashing and diff', () => {
+  it('hashes content independent of key order', () => {
+    expect(canonicalJson({ b: 1, a: { d: [1, { y: 2, x: 1 }], c: null } })).toBe(
+      '{"a":{"c":null,"d":[1,{"x":1,"y":2}]},"b":1}',
+    );
+    expect(contentHash({ a: 1, b: 2 })).toBe(contentHash({ b: 2, a: 1 }));
+    expect(contentHash({ a: 1 })).not.toBe(contentHash({ a: 2 }));
+  });
+  it('suppresses unchanged records and marks deletions', () => {
+    const a = { id: 'a', changed_at: '2026-01-01T00:00:00.000Z', remote_deleted_at: null, x: 1 };
+    const b = { id: 'b', changed_at: '2026-01-01T00:00:00.000Z', remote_deleted_at: '2026-01-02T00:00:00.000Z' };
+    const d = diffPage([a, b], new Map([['a', { hash: contentHash(a), deleted: false }]]));
+    expect(d.unchanged).toEqual(['a']);
+    expect(d.changed.map((c) => [c.id, c.deleted])).toEqual([['b', true]]);
+  });
+  it('drops excluded fields before anything else sees them', () => {
+    expect(scrub({ id: 'a', ssn: '1', name: 'n' }, ['ssn'])).toEqual({ id: 'a', name: 'n' });
+  });
+});
+
+describe('coalescing', () => {
+  const state = (o: Record<string, unknown>) => ({ status: 'ok', ...o }) as never;
+  it('skips a task requested before a fetch that started later and finished', () => {
+    const t = newTask({
+      integration_id: 'i',
+      endpoint: 'hris/employees',
+      mode: 'delta',
+      reason: 'r',
+      requested_at: '2026-01-01T00:00:00.000Z',
+    });
+    expect(
+      coveredBy(
+        t,
+        state({
+          last_fetch_started_at: new Date('2026-01-01T00:00:01Z'),
+          last_fetch_finished_at: new Date('2026-01-01T00:00:05Z'),
+        }),
+      ),
+    ).toBe(true);
+    expect(
+      coveredBy(
+        t,
+        state({
+          last_fetch_started_at: new Date('2025-12-31T23:59:59Z'),
+          last_fetch_finished_at: new Date('2026-01-01T00:00:05Z'),
+        }),
+      ),
+    ).toBe(false);
+    // still running: not covered
+    expect(
+      coveredBy(
+        t,
+        state({
+          last_fetch_started_at: new Date('2026-01-01T00:00:09Z'),
+          last_fetch_finished_at: new Date('2026-01-01T00:00:05Z'),
+        }),
+      ),
+    ).toBe(false);
+    const full = { ...t, mode: 'full' as const };
+    expect(
+      coveredBy(
+        full,
+        state({
+          last_fetch_started_at: new Date('2026-01-01T00:00:01Z'),
+          last_fetch_finished_at: new Date('2026-01-01T00:00:05Z'),
+        }),
+      ),
+    ).toBe(false);
+  });
+});
+
+describe('task runner', () => {
+  const task = (integration: string, mode: 'delta' | 'full', reason = '') =>
+    newTask({ integration_id: integration, endpoint: 'hris/employees', mode, reason: reason || mode });
+
+  it('runs one task per integration, several integrations at once, deltas first', async () => {
+    const order: string[] = [];
+    const running = new Map<string, number>();
+    let maxPerIntegration = 0;
+    const gates: (() => void)[] = [];
+    const runner = new TaskRunner({
+      concurrency: 2,
+      run: async (q: QueuedTask) => {
+        const id = q.task.integration_id;
+        running.set(id, (running.get(id) ?? 0) + 1);
+        maxPerIntegration = Math.max(maxPerIntegration, running.get(id) ?? 0);
+        order.push(`${id}:${q.task.reason}`);
+        await new Promise<void>((r) => gates.push(r));
+        running.set(id, (running.get(id) ?? 1) - 1);
+        return 'done';
+      },
+    });
+    runner.add(0, 0n, task('big', 'full', 'full-1'));
+    runner.add(0, 1n, task('big', 'full', 'full-2'));
+    runner.add(0, 2n, task('big', 'delta', 'delta-1'));
+    runner.add(1, 0n, task('small', 'delta', 'small-1'));
+    while (gates.length || runner.running || runner.queued) {
+      await new Promise((r) => setTimeout(r, 5));
+      gates.shift()?.();
+    }
+    expect(maxPerIntegration).toBe(1);
+    expect(order.filter((o) => o.startsWith('big'))).toEqual(['big:full-1', 'big:delta-1', 'big:full-2']);
+    expect(order.indexOf('small:small-1')).toBeLessThan(2);
+    expect(runner.committable()).toEqual(
+      new Map([
+        [0, 3n],
+        [1, 1n],
+      ]),
+    );
+  });
+
+  it('commits only up to the lowest unfinished task, and re-queues failures', async () => {
+    const seen: string[] = [];
+    let fail = true;
+    let release: () => void = () => {};
+    const runner = new TaskRunner({
+      concurrency: 4,
+      run: async (q) => {
+        seen.push(q.task.reason);
+        if (q.task.reason === 'slow') await new Promise<void>((r) => (release = r));
+        if (q.task.reason === 'flaky' && fail) {
+          fail = false;
+          return { retryInMs: 10 };
+        }
+        return 'done';
+      },
+    });
+    runner.add(0, 10n, task('a', 'delta', 'slow'));
+    runner.add(0, 11n, task('b', 'delta', 'quick'));
+    runner.add(0, 12n, task('c', 'delta', 'flaky'));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(runner.committable().get(0)).toBe(10n);
+    release();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(runner.committable().get(0)).toBe(13n);
+    expect(seen.filter((s) => s === 'flaky')).toHaveLength(2);
+  });
+
+  it('drops queued tasks of partitions it no longer owns', async () => {
+    const runner = new TaskRunner({ concurrency: 1, run: () => new Promise(() => {}) });
+    runner.add(0, 0n, task('a', 'delta'));
+    runner.add(1, 0n, task('b', 'delta'));
+    runner.add(1, 1n, task('c', 'delta'));
+    runner.retainPartitions(new Set([0]));
+    expect(runner.queued).toBe(0);
+    expect([...runner.committable().keys()]).toEqual([0]);
+  });
+});
