@@ -49,7 +49,7 @@ describe('Avro through the real Schema Registry (Apicurio, Confluent API)', () =
     const subject = `${topic}-value`;
     const latest = await serde.registry.getLatestSchemaId(subject);
     const byId = await serde.registry.getSchema(latest);
-    expect(JSON.stringify(byId)).toContain('"Tag"');
+    expect(JSON.stringify(byId)).toContain('dev.kombostream.ats.Tag');
     const config = await request(`${url}/config/${subject}`);
     expect(((await config.body.json()) as { compatibilityLevel: string }).compatibilityLevel).toBe('BACKWARD');
 
