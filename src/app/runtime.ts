@@ -46,6 +46,7 @@ export async function startRuntime(
   const kafka = new KafkaClient({
     brokers: config.kafka.brokers,
     clientId: opts.clientId ?? `kombo-stream-${hostname()}-${process.pid}`,
+    sessionTimeoutMs: config.kafka.sessionTimeoutMs,
     logger,
   });
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 12 });

@@ -11,6 +11,8 @@ export interface Config {
     /** Partitions of topics we create; -1 replication means the broker's default. */
     readonly partitions: number;
     readonly replicationFactor: number;
+    /** How long a silent group member keeps its partitions (a crashed process's work waits this long). */
+    readonly sessionTimeoutMs: number;
   };
   readonly databaseUrl: string;
   /** Postgres schemas: the sink's tables, and the connector's own state. */
@@ -98,6 +100,7 @@ export function loadConfig(opts: { env: NodeJS.ProcessEnv; file?: string; defaul
       topicPrefix: s.TOPIC_PREFIX,
       partitions: s.KAFKA_PARTITIONS,
       replicationFactor: s.KAFKA_REPLICATION_FACTOR,
+      sessionTimeoutMs: s.KAFKA_SESSION_TIMEOUT,
     }),
     databaseUrl: s.DATABASE_URL,
     postgres: Object.freeze({ sinkSchema: s.PG_SCHEMA, stateSchema: s.STATE_SCHEMA }),

@@ -6,7 +6,7 @@ import { type FetchTask, taskSchema } from '../planner/task.ts';
 import { enqueueTasks } from '../planner/trigger.ts';
 import { StateStore } from '../state/store.ts';
 import type { InRecord } from '../topics/kafka.ts';
-import { groups } from '../topics/names.ts';
+import { groupId } from '../topics/names.ts';
 import { topicSpecs } from '../topics/topology.ts';
 import { executeFetch, type FetchContext, FetchMetrics, type FetchRun, HandBackError } from './fetch.ts';
 import { executePurge } from './purge.ts';
@@ -157,7 +157,10 @@ export async function startFetcher(deps: RoleDeps, opts: FetcherOptions = {}): P
     },
   });
   void queued;
-  const consumer = deps.kafka.consumer({ groupId: groups.fetcher, maxWaitTimeInMs: opts.maxWaitTimeInMs ?? 500 });
+  const consumer = deps.kafka.consumer({
+    groupId: groupId(config.kafka.topicPrefix, 'fetcher'),
+    maxWaitTimeInMs: opts.maxWaitTimeInMs ?? 500,
+  });
   let state: 'starting' | 'ok' | 'failed' = 'starting';
   consumer.onCrash((err, restarting) => {
     log.error({ err, restarting }, 'fetcher consumer crashed');

@@ -2,7 +2,7 @@ import { Counter } from 'prom-client';
 import type { RoleDeps, RunningRole } from '../app/role.ts';
 import { parseWebhook } from '../kombo/webhooks.ts';
 import { StateStore } from '../state/store.ts';
-import { groups } from '../topics/names.ts';
+import { groupId } from '../topics/names.ts';
 import { topicSpecs } from '../topics/topology.ts';
 import { coalesce, planEvent } from './plan.ts';
 import { Scheduler } from './scheduler.ts';
@@ -37,7 +37,10 @@ export async function startPlanner(
     registers: [deps.metrics],
   });
   let state: 'starting' | 'ok' | 'failed' = 'starting';
-  const consumer = deps.kafka.consumer({ groupId: groups.planner, maxWaitTimeInMs: opts.maxWaitTimeInMs ?? 500 });
+  const consumer = deps.kafka.consumer({
+    groupId: groupId(config.kafka.topicPrefix, 'planner'),
+    maxWaitTimeInMs: opts.maxWaitTimeInMs ?? 500,
+  });
   consumer.onCrash((err, restarting) => {
     log.error({ err, restarting }, 'planner consumer crashed');
     if (!restarting) state = 'failed';

@@ -5,7 +5,7 @@ import { errorCode } from '../errors.ts';
 import type { EndpointName } from '../kombo/endpoints.ts';
 import { quoteIdent } from '../state/migrate.ts';
 import type { Batch, InRecord, OutRecord } from '../topics/kafka.ts';
-import { dlqTopic, groups, recordTopic } from '../topics/names.ts';
+import { dlqTopic, groupId, recordTopic } from '../topics/names.ts';
 import { H, type RecordOp } from '../topics/records.ts';
 import { type RecordSchema, readValueSchema } from '../topics/schemas.ts';
 import { topicSpecs } from '../topics/topology.ts';
@@ -20,6 +20,8 @@ export interface SinkOptions {
   /** How often schema files are re-read for added fields. */
   schemaRefreshMs?: number;
   maxWaitTimeInMs?: number;
+  /** Smaller fetches make smaller batches (tests). */
+  maxBytesPerPartition?: number;
   /** Test hook: runs after a batch's database commit, before Kafka learns of it. */
   afterDbCommit?: (batch: { topic: string; partition: number; lastOffset: bigint }) => Promise<void>;
 }
@@ -118,6 +120,7 @@ export async function startSink(deps: RoleDeps, opts: SinkOptions = {}): Promise
     };
   };
 
+  const group = groupId(config.kafka.topicPrefix, 'sink');
   const writeBatch = async (batch: Batch) => {
     const endpoint = byTopic.get(batch.topic);
     if (!endpoint || batch.records.length === 0) return;
@@ -128,14 +131,14 @@ export async function startSink(deps: RoleDeps, opts: SinkOptions = {}): Promise
       await client.query('BEGIN');
       await client.query(
         `INSERT INTO ${stateSchema}.sink_offsets (group_id, topic, partition, next_offset) VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING`,
-        [groups.sink, batch.topic, batch.partition],
+        [group, batch.topic, batch.partition],
       );
       // The row lock serialises writers of one partition (e.g. two processes during a rebalance).
       const next = BigInt(
         (
           await client.query(
             `SELECT next_offset FROM ${stateSchema}.sink_offsets WHERE group_id = $1 AND topic = $2 AND partition = $3 FOR UPDATE`,
-            [groups.sink, batch.topic, batch.partition],
+            [group, batch.topic, batch.partition],
           )
         ).rows[0].next_offset,
       );
@@ -179,7 +182,7 @@ export async function startSink(deps: RoleDeps, opts: SinkOptions = {}): Promise
       }
       await client.query(
         `UPDATE ${stateSchema}.sink_offsets SET next_offset = $4, updated_at = now() WHERE group_id = $1 AND topic = $2 AND partition = $3`,
-        [groups.sink, batch.topic, batch.partition, (last + 1n).toString()],
+        [group, batch.topic, batch.partition, (last + 1n).toString()],
       );
       await client.query('COMMIT');
       const table = writers.get(endpoint)?.writer.layout.table ?? endpoint;
@@ -202,9 +205,9 @@ export async function startSink(deps: RoleDeps, opts: SinkOptions = {}): Promise
   };
 
   const consumer = deps.kafka.consumer({
-    groupId: groups.sink,
+    groupId: group,
     maxWaitTimeInMs: opts.maxWaitTimeInMs ?? 500,
-    maxBytesPerPartition: 8 * 1024 * 1024,
+    maxBytesPerPartition: opts.maxBytesPerPartition ?? 8 * 1024 * 1024,
   });
   let state: 'starting' | 'ok' | 'failed' = 'starting';
   consumer.onCrash((err, restarting) => {

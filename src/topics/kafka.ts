@@ -72,8 +72,16 @@ export class KafkaClient {
   readonly #kafka: Kafka;
   readonly #closers = new Set<() => Promise<void>>();
   #admin: Admin | undefined;
+  readonly #sessionTimeoutMs: number;
 
-  constructor(opts: { brokers: readonly string[]; clientId: string; logger?: Logger; requestTimeoutMs?: number }) {
+  constructor(opts: {
+    brokers: readonly string[];
+    clientId: string;
+    logger?: Logger;
+    requestTimeoutMs?: number;
+    sessionTimeoutMs?: number;
+  }) {
+    this.#sessionTimeoutMs = opts.sessionTimeoutMs ?? 30_000;
     const log = opts.logger?.child({ component: 'kafkajs' });
     this.#kafka = new Kafka({
       clientId: opts.clientId,
@@ -190,8 +198,8 @@ export class KafkaClient {
   }): Consumer {
     const c = this.#kafka.consumer({
       groupId: opts.groupId,
-      sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
-      heartbeatInterval: Math.min(3_000, Math.floor((opts.sessionTimeoutMs ?? 30_000) / 3)),
+      sessionTimeout: opts.sessionTimeoutMs ?? this.#sessionTimeoutMs,
+      heartbeatInterval: Math.min(3_000, Math.floor((opts.sessionTimeoutMs ?? this.#sessionTimeoutMs) / 3)),
       maxWaitTimeInMs: opts.maxWaitTimeInMs ?? 500,
       allowAutoTopicCreation: false,
       readUncommitted: opts.readUncommitted ?? false,

@@ -8,9 +8,11 @@ export const eventsTopic = (prefix: string) => `${prefix}.events`;
 export const tasksTopic = (prefix: string) => `${prefix}.tasks`;
 export const dlqTopic = (prefix: string) => `${prefix}.dlq`;
 
-/** Consumer groups, one per role; more processes of a role join the same group. */
-export const groups = {
-  planner: 'kombo-stream.planner',
-  fetcher: 'kombo-stream.fetcher',
-  sink: 'kombo-stream.sink',
-} as const;
+/**
+ * Consumer group of a role; more processes of a role join the same group. With the default prefix
+ * the groups are `kombo-stream.<role>`; another prefix (a second connector on the same cluster, or
+ * a test) gets its own groups, so two deployments never share partitions.
+ */
+export function groupId(prefix: string, role: 'planner' | 'fetcher' | 'sink'): string {
+  return prefix === 'kombo' ? `kombo-stream.${role}` : `kombo-stream.${prefix}.${role}`;
+}
