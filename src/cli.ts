@@ -30,22 +30,11 @@ const commands: Record<string, Command> = {
     },
   },
   demo: {
-    summary: 'run the whole pipeline against the simulator on a local stack (not built yet)',
-    usage: 'kombo-stream demo',
-    async run() {
-      process.stderr.write('the demo needs the pipeline roles, which are not built yet; see the README status\n');
-      return 1;
-    },
-  },
-  sim: {
-    summary: 'run the bundled Kombo simulator (API, webhooks, faults, ground truth)',
-    usage:
-      'kombo-stream sim [--port N] [--seed N] [--integrations N] [--records N] [--api-key KEY] ' +
-      '[--webhook-url URL --webhook-secret SECRET] [--legacy-sync-finished] [--changes-per-sec R] ' +
-      '[--sync-duration-ms MS] [--commit-lag-ms MS]',
-    async run(args) {
-      const { runSim } = await import('./sim/cli.ts');
-      return runSim(args);
+    summary: 'run the whole pipeline against the simulator on a local stack, then verify it',
+    usage: 'kombo-stream demo [--duration 60s] [--short] [--integrations N] [--records N] [--changes-per-sec R]',
+    async run(args, ctx) {
+      const { runDemo } = await import('./demo/run.ts');
+      return runDemo(args, ctx.env);
     },
   },
   stack: {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../../src/app/runtime.ts';
 import { startRuntime } from '../../src/app/runtime.ts';
 import { type Simulator, startSimulator } from '../../src/sim/index.ts';
-import { compareWithTruth } from '../helpers/compare.ts';
+import { compareWithTruth } from '../../src/sim/verify.ts';
 import { quietLogger, testConfig } from '../helpers/config.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { eventually } from '../helpers/topics.ts';

@@ -3,10 +3,10 @@ import { diffPage, scrub } from '../../src/fetcher/emit.ts';
 import { coveredBy } from '../../src/fetcher/fetch.ts';
 import { decideRetry, type RetryPolicy } from '../../src/fetcher/policy.ts';
 import { RateLimiter } from '../../src/fetcher/rate-limit.ts';
-import { canonicalJson, contentHash } from '../../src/fetcher/record-index.ts';
 import { type QueuedTask, TaskRunner } from '../../src/fetcher/runner.ts';
 import { KomboApiError, KomboTransportError, retryAfterMs } from '../../src/kombo/client.ts';
 import { newTask } from '../../src/planner/task.ts';
+import { canonicalJson, contentHash } from '../../src/topics/content-hash.ts';
 
 const policy: RetryPolicy = {
   maxAttempts: 4,

@@ -1,0 +1,178 @@
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { ROLES } from '../app/role.ts';
+import { startRuntime } from '../app/runtime.ts';
+import { loadConfig } from '../config/config.ts';
+import { duration } from '../config/schema.ts';
+import { infraDir } from '../localstack/paths.ts';
+import { freePort } from '../localstack/process.ts';
+import { startLocalStack } from '../localstack/stack.ts';
+import { createLogger } from '../observability/log.ts';
+import { type Simulator, startSimulator } from '../sim/index.ts';
+import { compareWithTruth, summarise } from '../sim/verify.ts';
+import { quoteIdent } from '../state/migrate.ts';
+import { KafkaClient } from '../topics/kafka.ts';
+import { renderView } from './view.ts';
+
+const DEMO_PREFIX = 'kombo_demo';
+
+/**
+ * `kombo-stream demo`: the whole pipeline on embedded defaults. Starts what is not configured (local
+ * Kafka, embedded Postgres, the simulator with live changes and webhooks), runs the connector with
+ * every role, shows a live view, and at the end checks Postgres against the simulator's truth.
+ */
+export async function runDemo(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      duration: { type: 'string' },
+      integrations: { type: 'string', default: '4' },
+      records: { type: 'string', default: '300' },
+      'changes-per-sec': { type: 'string', default: '5' },
+      short: { type: 'boolean', default: false },
+    },
+  });
+  const tty = Boolean(process.stdout.isTTY);
+  const parsedDuration = values.duration ?? (values.short ? '20s' : tty ? undefined : '60s');
+  const durationMs = parsedDuration === undefined ? undefined : duration.parse(parsedDuration);
+  const say = (s: string) => process.stdout.write(`${s}\n`);
+
+  const stack = await startLocalStack({
+    label: 'demo',
+    kafka: !env.KAFKA_BROKERS,
+    postgres: !env.DATABASE_URL,
+    log: say,
+    keepData: false,
+  });
+  const cleanups: (() => Promise<void>)[] = [() => stack.stop()];
+  // Outside the run folder, which is deleted at exit: the log stays readable afterwards.
+  const logFile = path.join(infraDir, 'demo-connector.log');
+  let sim: Simulator | undefined;
+  try {
+    const port = env.PORT ? Number(env.PORT) : await freePort();
+    const secret = env.KOMBO_WEBHOOK_SECRET?.split(',')[0] ?? `whsec_demo_${randomBytes(8).toString('hex')}`;
+    if (!env.KOMBO_API_URL) {
+      sim = await startSimulator({
+        seed: 42,
+        webhook: { url: `http://127.0.0.1:${port}/webhooks/kombo`, secret, retryBaseMs: 250 },
+        syncDurationMs: 300,
+        commitLagMs: 100,
+      });
+      cleanups.unshift(async () => sim?.stop());
+    }
+    const config = loadConfig({
+      env,
+      defaults: {
+        KAFKA_BROKERS: stack.kafka?.brokers,
+        DATABASE_URL: stack.postgres?.url,
+        KOMBO_API_URL: sim?.url,
+        KOMBO_API_KEY: sim?.apiKey,
+        KOMBO_WEBHOOK_SECRET: secret,
+        PORT: port,
+        ADMIN_TOKEN: `demo-admin-${randomBytes(12).toString('hex')}`,
+        TOPIC_PREFIX: DEMO_PREFIX,
+        PG_SCHEMA: DEMO_PREFIX,
+        STATE_SCHEMA: `${DEMO_PREFIX}_state`,
+        KAFKA_PARTITIONS: 3,
+        KOMBO_RATE_LIMIT: 100,
+        KOMBO_RATE_LIMIT_PER_INTEGRATION: 30,
+        FETCH_OVERLAP: '5s',
+        LOG_LEVEL: 'info',
+      },
+    });
+    // The demo owns its namespace: earlier demo runs against the same Kafka/Postgres are cleared.
+    const kafka = new KafkaClient({ brokers: config.kafka.brokers, clientId: 'kombo-stream-demo' });
+    const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 3 });
+    cleanups.unshift(async () => {
+      await kafka.close();
+      await pool.end();
+    });
+    await kafka.deleteTopics((await kafka.listTopics()).filter((t) => t.startsWith(`${DEMO_PREFIX}.`)));
+    for (const s of [config.postgres.sinkSchema, config.postgres.stateSchema])
+      await pool.query(`DROP SCHEMA IF EXISTS ${quoteIdent(s)} CASCADE`);
+
+    const logger = createLogger({ level: config.logLevel, destination: createWriteStream(logFile) });
+    const runtime = await startRuntime(config, ROLES, { logger, host: '127.0.0.1' });
+    cleanups.unshift(() => runtime.stop());
+
+    if (sim) {
+      const n = Number(values.integrations);
+      const size = Number(values.records);
+      for (let k = 0; k < n; k++)
+        await sim.core.createIntegration({
+          category: k % 2 === 0 ? 'HRIS' : 'ATS',
+          size: Math.round(size * (0.5 + (k % 3) / 2)),
+        });
+      const rate = Number(values['changes-per-sec']);
+      if (rate > 0) sim.core.startLiveChanges({ changesPerSec: rate });
+    }
+    const startedAt = Date.now();
+    const view = () =>
+      renderView({
+        kafka,
+        pool,
+        prefix: DEMO_PREFIX,
+        sinkSchema: config.postgres.sinkSchema,
+        endpoints: config.kombo.endpoints,
+        runtime,
+        ...(sim ? { sim } : {}),
+        startedAt,
+      });
+    let stop: () => void = () => {};
+    const stopped = new Promise<void>((r) => (stop = r));
+    process.once('SIGINT', () => stop());
+    process.once('SIGTERM', () => stop());
+    if (durationMs !== undefined) setTimeout(() => stop(), durationMs).unref();
+    let done = false;
+    void stopped.then(() => (done = true));
+    while (!done) {
+      const screen = await view();
+      if (tty) process.stdout.write(`\x1b[H\x1b[2J${screen}\n`);
+      else if (Math.floor((Date.now() - startedAt) / 1000) % 10 === 0) say(screen.split('\n').slice(0, 2).join('\n'));
+      await Promise.race([stopped, new Promise((r) => setTimeout(r, 1_000))]);
+    }
+
+    say('\nstopping live changes; waiting for the pipeline to settle...');
+    let ok = true;
+    if (sim) {
+      sim.core.stopLiveChanges();
+      await sim.core.settle();
+      const ids = sim.core.integrations().map((i) => i.id);
+      const deadline = Date.now() + 90_000;
+      let diff = await compareWithTruth(pool, config.postgres.sinkSchema, sim.core, ids, config.kombo.endpoints);
+      while (diff.length && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 1_000));
+        diff = await compareWithTruth(pool, config.postgres.sinkSchema, sim.core, ids, config.kombo.endpoints);
+      }
+      const t = summarise(diff);
+      const records = sim.core.integrations().reduce((n, i) => n + i.records, 0);
+      ok = diff.length === 0;
+      say(`\n${await view()}\n`);
+      say(
+        ok
+          ? `verdict: OK: Postgres equals the simulator's truth (${records} records in ${ids.length} integrations: 0 missing, 0 stale, 0 extra)`
+          : `verdict: MISMATCH: ${t.missing} missing, ${t.stale} stale, ${t.extra} extra (see ${logFile})`,
+      );
+    } else {
+      say(`\n${await view()}\n\nverdict: running against ${config.kombo.apiUrl}: no ground truth to compare with.`);
+    }
+    const pgUrl = config.databaseUrl.replace(/:[^:@/]+@/, ':***@');
+    say(
+      [
+        '',
+        'Look at the data:',
+        `  psql "${pgUrl}" -c 'SELECT integration_id, id, first_name, last_name, _kombo_deleted_at FROM ${config.postgres.sinkSchema}.hris_employees LIMIT 10'`,
+        `  kcat -b ${config.kafka.brokers[0]} -C -t ${DEMO_PREFIX}.hris.employees -o beginning -e -f '%k  %s\\n' | head`,
+        `  curl ${runtime.url}/metrics   (health: ${runtime.url}/healthz, readiness: ${runtime.url}/readyz)`,
+        `  connector log: ${logFile}`,
+        stack.kafka || stack.postgres ? '  (the local Kafka and Postgres started for the demo stop when it exits)' : '',
+      ].join('\n'),
+    );
+    return ok ? 0 : 1;
+  } finally {
+    for (const c of cleanups) await c().catch(() => {});
+  }
+}
