@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import pg from 'pg';
 import type { Config } from '../config/config.ts';
+import { driftAdminRoutes } from '../drift/admin.ts';
 import { adminRouter } from '../ingress/admin.ts';
 import { createLogger, type Logger } from '../observability/log.ts';
 import { createMetricsRegistry } from '../observability/metrics.ts';
@@ -85,7 +86,16 @@ export async function startRuntime(
         };
         run(0);
       },
-      ...(adminProducer ? [adminRouter({ config, store, producer: adminProducer })] : []),
+      ...(adminProducer
+        ? [
+            adminRouter({
+              config,
+              store,
+              producer: adminProducer,
+              extend: driftAdminRoutes({ config, store, producer: adminProducer, serde, logger }),
+            }),
+          ]
+        : []),
     ],
   });
   const server: Server = await listen(app, config.http.port, opts.host ?? '0.0.0.0');

@@ -50,6 +50,14 @@ export interface Config {
     readonly excludeFields: ReadonlyMap<EndpointName, readonly string[]>;
   };
   readonly sink: { readonly deleteMode: 'soft' | 'hard'; readonly concurrency: number };
+  readonly drift: {
+    /** A sweep that would delete more than this share of an endpoint's records stops and alerts. */
+    readonly maxDeleteFraction: number;
+    /** Sweeps deleting fewer records than this never trip the guard (small integrations churn). */
+    readonly guardMinRecords: number;
+    /** Sink rows younger than this are not judged (the sink may not have written them yet). */
+    readonly sinkGraceMs: number;
+  };
   readonly logLevel: Settings['LOG_LEVEL'];
 }
 
@@ -139,6 +147,11 @@ export function loadConfig(opts: { env: NodeJS.ProcessEnv; file?: string; defaul
       excludeFields: excludeMap(s.KOMBO_EXCLUDE_FIELDS),
     }),
     sink: Object.freeze({ deleteMode: s.SINK_DELETE_MODE, concurrency: s.SINK_CONCURRENCY }),
+    drift: Object.freeze({
+      maxDeleteFraction: s.DRIFT_MAX_DELETE_FRACTION,
+      guardMinRecords: s.DRIFT_GUARD_MIN_RECORDS,
+      sinkGraceMs: s.DRIFT_SINK_GRACE,
+    }),
     logLevel: s.LOG_LEVEL,
   });
 }

@@ -134,6 +134,9 @@ export const settingsSchema = z.object({
     .default([]),
   SINK_DELETE_MODE: z.enum(['soft', 'hard']).default('soft'),
   SINK_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(3),
+  DRIFT_MAX_DELETE_FRACTION: z.coerce.number().min(0).max(1).default(0.2),
+  DRIFT_GUARD_MIN_RECORDS: z.coerce.number().int().min(0).default(10),
+  DRIFT_SINK_GRACE: duration.default(5 * 60_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

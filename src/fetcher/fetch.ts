@@ -70,6 +70,8 @@ export interface FetchContext {
   enqueue: (tasks: FetchTask[]) => Promise<void>;
   /** Called after a full fetch read every page without error (drift sweep hook). */
   onFullFetchComplete?: (run: FetchRun) => Promise<void>;
+  /** Called after each page (progress displays). */
+  onPage?: (run: FetchRun) => void;
   isStopping: () => boolean;
 }
 
@@ -283,6 +285,7 @@ export async function executeFetch(ctx: FetchContext, task: FetchTask): Promise<
       run.unchanged += diff.unchanged.length;
       run.cursor = page.next;
       ctx.metrics.pages.inc({ endpoint: run.endpoint });
+      ctx.onPage?.(run);
       ctx.metrics.records.inc({ endpoint: run.endpoint, outcome: 'emitted' }, diff.changed.length);
       ctx.metrics.records.inc({ endpoint: run.endpoint, outcome: 'unchanged' }, diff.unchanged.length);
       if (!page.next) break;

@@ -1,5 +1,8 @@
+import { tableName } from '../kombo/endpoints.ts';
 import type { FetchTask } from '../planner/task.ts';
+import { quoteIdent } from '../state/migrate.ts';
 import { recordTopic } from '../topics/names.ts';
+import { recordHeaders } from '../topics/records.ts';
 import { toRecords } from './emit.ts';
 import type { FetchContext } from './fetch.ts';
 
@@ -36,6 +39,32 @@ export async function executePurge(ctx: FetchContext, task: FetchTask): Promise<
       [task.integration_id, task.endpoint, rows.map((r) => r.id)],
     );
     purged += rows.length;
+  }
+  // Keys that left the index earlier (swept as vanished) may still have soft-deleted sink rows:
+  // a purge tombstone for each makes the sink drop them too.
+  const sinkTable = `${quoteIdent(ctx.config.postgres.sinkSchema)}.${quoteIdent(tableName(task.endpoint))}`;
+  if ((await pool.query('SELECT to_regclass($1) AS t', [sinkTable])).rows[0].t) {
+    const { rows } = await pool.query<{ id: string }>(`SELECT id FROM ${sinkTable} WHERE integration_id = $1`, [
+      task.integration_id,
+    ]);
+    for (let i = 0; i < rows.length; i += 500) {
+      const chunk = rows.slice(i, i + 500);
+      const out = await Promise.all(
+        chunk.map(async (r) => ({
+          key: await ctx.serde.encodeKey(task.endpoint, { integration_id: task.integration_id, id: r.id }),
+          value: null,
+          headers: recordHeaders({
+            integrationId: task.integration_id,
+            endpoint: task.endpoint,
+            fetchedAt: now,
+            syncId: `purge:${task.task_id}`,
+            op: 'purge',
+          }),
+        })),
+      );
+      await ctx.producer.send(topic, out);
+      purged += chunk.length;
+    }
   }
   for (const table of ['endpoint_state', 'fetch_runs', 'schedules']) {
     await pool.query(`DELETE FROM ${s}.${table} WHERE integration_id = $1 AND endpoint = $2`, [

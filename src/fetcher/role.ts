@@ -1,23 +1,19 @@
 import { Counter, Gauge } from 'prom-client';
 import type { RoleDeps, RunningRole } from '../app/role.ts';
-import { ConfigError, errorCode } from '../errors.ts';
-import { KomboApiError, KomboClient, KomboTransportError } from '../kombo/client.ts';
+import { errorCode } from '../errors.ts';
+import { KomboApiError, KomboTransportError } from '../kombo/client.ts';
 import { type FetchTask, taskSchema } from '../planner/task.ts';
-import { enqueueTasks } from '../planner/trigger.ts';
-import { StateStore } from '../state/store.ts';
 import type { InRecord } from '../topics/kafka.ts';
 import { groupId } from '../topics/names.ts';
 import { topicSpecs } from '../topics/topology.ts';
-import { executeFetch, type FetchContext, FetchMetrics, type FetchRun, HandBackError } from './fetch.ts';
+import { createFetchContext } from './context.ts';
+import { executeFetch, HandBackError } from './fetch.ts';
+import { withIntegrationLock } from './lock.ts';
 import { executePurge } from './purge.ts';
-import { RateLimiter } from './rate-limit.ts';
-import { RecordIndex } from './record-index.ts';
 import { type QueuedTask, type RunResult, TaskRunner } from './runner.ts';
 
 export interface FetcherOptions {
   maxWaitTimeInMs?: number;
-  /** Drift sweep after a complete full fetch (wired by the drift part). */
-  onFullFetchComplete?: (run: FetchRun) => Promise<void>;
 }
 
 /**
@@ -27,39 +23,18 @@ export interface FetcherOptions {
  */
 export async function startFetcher(deps: RoleDeps, opts: FetcherOptions = {}): Promise<RunningRole> {
   const { config, logger } = deps;
-  if (!config.kombo.apiKey)
-    throw new ConfigError([{ key: 'KOMBO_API_KEY', message: 'is required by the fetcher role' }]);
   const log = logger.child({ role: 'fetcher' });
   const topics = topicSpecs(config);
   await deps.kafka.ensureTopics([topics.tasks, topics.dlq, ...topics.records.values()]);
-  const store = new StateStore(deps.pool, config.postgres.stateSchema);
-  const client = new KomboClient({
-    apiUrl: config.kombo.apiUrl,
-    apiKey: config.kombo.apiKey,
-    timeoutMs: config.fetcher.timeoutMs,
-  });
   const producer = deps.kafka.producer();
-  const metrics = new FetchMetrics(deps.metrics);
   const deadLetters = new Counter({
     name: 'kombo_stream_fetcher_dead_letters_total',
     help: 'Tasks dead-lettered',
     registers: [deps.metrics],
   });
   let stopping = false;
-  const ctx: FetchContext = {
-    config,
-    logger: log,
-    client,
-    limiter: new RateLimiter(config.fetcher.rateLimit),
-    store,
-    index: new RecordIndex(deps.pool, config.postgres.stateSchema),
-    producer,
-    serde: deps.serde,
-    metrics,
-    enqueue: (tasks) => enqueueTasks(producer, config.kafka.topicPrefix, tasks),
-    ...(opts.onFullFetchComplete ? { onFullFetchComplete: opts.onFullFetchComplete } : {}),
-    isStopping: () => stopping,
-  };
+  const { ctx, close } = createFetchContext({ ...deps, logger: log }, producer, { isStopping: () => stopping });
+  const store = ctx.store;
 
   const deadLetter = async (
     origin: InRecord | QueuedTask,
@@ -91,31 +66,10 @@ export async function startFetcher(deps: RoleDeps, opts: FetcherOptions = {}): P
     deadLetters.inc();
   };
 
-  /** Cross-process exclusion: one fetch per integration at a time, even during a rebalance. */
-  const withIntegrationLock = async <T>(integrationId: string, fn: () => Promise<T>): Promise<T | 'locked'> => {
-    const c = await deps.pool.connect();
-    try {
-      const got = (
-        await c.query('SELECT pg_try_advisory_lock(hashtext($1), hashtext($2)) AS ok', [
-          'kombo-stream.fetch',
-          integrationId,
-        ])
-      ).rows[0].ok;
-      if (!got) return 'locked';
-      try {
-        return await fn();
-      } finally {
-        await c.query('SELECT pg_advisory_unlock(hashtext($1), hashtext($2))', ['kombo-stream.fetch', integrationId]);
-      }
-    } finally {
-      c.release();
-    }
-  };
-
   const run = async (q: QueuedTask): Promise<RunResult> => {
     const { task } = q;
     try {
-      const result = await withIntegrationLock(task.integration_id, async () => {
+      const result = await withIntegrationLock(deps.pool, task.integration_id, async () => {
         if (task.mode === 'purge') {
           const n = await executePurge(ctx, task);
           log.info({ integration: task.integration_id, endpoint: task.endpoint, purged: n }, 'purged');
@@ -220,7 +174,7 @@ export async function startFetcher(deps: RoleDeps, opts: FetcherOptions = {}): P
       await commit().catch((err) => log.warn({ err }, 'final offset commit failed'));
       await consumer.close();
       await producer.close();
-      await client.close();
+      await close();
     },
   };
 }

@@ -69,3 +69,19 @@ export async function triggerSync(
   }
   return tasks;
 }
+
+/**
+ * Offboarding (admin API; Kombo's integration-deleted webhook plans the same): the integration is
+ * marked deleted (nothing more is scheduled or fetched for it) and one purge task per mirrored
+ * endpoint tombstones its records everywhere and removes its state.
+ */
+export async function offboard(deps: TriggerDeps, integrationId: string): Promise<FetchTask[]> {
+  const integration = await deps.store.getIntegration(integrationId);
+  if (!integration) throw new UnknownIntegrationError(integrationId);
+  await deps.store.applyIntegrationUpdate({ integration_id: integrationId, deleted: true });
+  const tasks = endpointsOfCategory(integration.category ?? undefined, deps.config.kombo.endpoints).map((endpoint) =>
+    newTask({ integration_id: integrationId, endpoint, mode: 'purge', reason: 'admin:offboard' }),
+  );
+  await enqueueTasks(deps.producer, deps.config.kafka.topicPrefix, tasks);
+  return tasks;
+}

@@ -151,6 +151,7 @@ export class SimServer {
       );
     }
     const q = parseListQuery(url.searchParams);
+    if (this.core.apiFaults.emptyLists) return { status: 'success', data: { next: null, results: [] } };
     const { page, next } = selectPage(integration.store(endpoint), q);
     return {
       status: 'success',

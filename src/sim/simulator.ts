@@ -36,6 +36,8 @@ export interface ApiFaults {
   /** Until this time (epoch ms) every request is answered 429 with Retry-After. */
   stormUntil: number;
   retryAfterSec: number;
+  /** An outage that answers 200 with empty lists (what the drift guard exists for). */
+  emptyLists: boolean;
 }
 
 export const NO_API_FAULTS: ApiFaults = {
@@ -47,6 +49,7 @@ export const NO_API_FAULTS: ApiFaults = {
   rate429: 0,
   stormUntil: 0,
   retryAfterSec: 1,
+  emptyLists: false,
 };
 
 export interface SimulatorOptions {

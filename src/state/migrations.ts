@@ -110,4 +110,38 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    id: 'drift-001-runs-and-alerts',
+    sql: `
+      -- one row per drift pass (a full fetch that finished, then sweep and sink check)
+      CREATE TABLE {{schema}}.drift_runs (
+        run_id text PRIMARY KEY,
+        integration_id text NOT NULL,
+        endpoint text NOT NULL,
+        started_at timestamptz NOT NULL,
+        finished_at timestamptz NOT NULL DEFAULT now(),
+        fetched bigint NOT NULL,
+        reemitted bigint NOT NULL,
+        deleted bigint NOT NULL,
+        blocked bigint NOT NULL,
+        healed bigint NOT NULL,
+        outcome text NOT NULL
+      );
+      CREATE INDEX drift_runs_finished ON {{schema}}.drift_runs (finished_at);
+      -- a sweep the mass-delete guard stopped, until confirmed or a later full fetch agrees
+      CREATE TABLE {{schema}}.drift_alerts (
+        integration_id text NOT NULL,
+        endpoint text NOT NULL,
+        status text NOT NULL CHECK (status IN ('open', 'confirmed', 'resolved')),
+        raised_at timestamptz NOT NULL,
+        vanished bigint NOT NULL,
+        total bigint NOT NULL,
+        ids_hash text NOT NULL,
+        generation bigint NOT NULL,
+        run_started_at timestamptz NOT NULL,
+        resolved_at timestamptz,
+        PRIMARY KEY (integration_id, endpoint)
+      );
+    `,
+  },
 ];
