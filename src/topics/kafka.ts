@@ -220,6 +220,15 @@ export class KafkaClient {
   }
 }
 
+const byteLength = (v: Buffer | string | null) =>
+  v === null ? 0 : typeof v === 'string' ? Buffer.byteLength(v) : v.length;
+
+function recordSize(r: OutRecord): number {
+  let n = 64 + byteLength(r.key) + byteLength(r.value);
+  for (const [k, v] of Object.entries(r.headers ?? {})) n += k.length + v.length + 8;
+  return n;
+}
+
 interface Pending {
   batches: readonly { topic: string; records: readonly OutRecord[] }[];
   resolve: () => void;
@@ -239,10 +248,13 @@ export class Producer {
   #running: Promise<void> | undefined;
   #closed = false;
   readonly #maxBatchRecords: number;
+  readonly #maxBatchBytes: number;
 
-  constructor(p: KProducer, opts: { maxBatchRecords?: number } = {}) {
+  constructor(p: KProducer, opts: { maxBatchRecords?: number; maxBatchBytes?: number } = {}) {
     this.#p = p;
     this.#maxBatchRecords = opts.maxBatchRecords ?? 5_000;
+    // Below Kafka's default message.max.bytes (1 MiB) with room for batch overhead.
+    this.#maxBatchBytes = opts.maxBatchBytes ?? 768 * 1024;
   }
 
   /** Sends waiting for their turn (backpressure signal for callers). */
@@ -259,44 +271,68 @@ export class Producer {
     if (!batches.some((b) => b.records.length > 0)) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       this.#queue.push({ batches, resolve, reject });
-      this.#running ??= this.#drain().finally(() => {
-        this.#running = undefined;
-      });
+      this.#kick();
+    });
+  }
+
+  #kick(): void {
+    if (this.#running) return;
+    this.#running = this.#drain().finally(() => {
+      this.#running = undefined;
+      // A send may have queued after the drain loop saw an empty queue but before it settled.
+      if (this.#queue.length) this.#kick();
     });
   }
 
   async #drain(): Promise<void> {
     while (this.#queue.length) {
-      const group: Pending[] = [];
-      let records = 0;
-      while (this.#queue.length && (group.length === 0 || records < this.#maxBatchRecords)) {
-        const next = this.#queue.shift() as Pending;
-        group.push(next);
-        for (const b of next.batches) records += b.records.length;
-      }
-      const byTopic = new Map<string, OutRecord[]>();
-      for (const g of group)
-        for (const b of g.batches) byTopic.set(b.topic, [...(byTopic.get(b.topic) ?? []), ...b.records]);
-      try {
+      // Take what is waiting; send it in requests of bounded size (a record batch above the broker's
+      // message.max.bytes is refused whole), resolving each caller once its last record is acked.
+      const group = this.#queue.splice(0, this.#queue.length);
+      let chunk = new Map<string, OutRecord[]>();
+      let bytes = 0;
+      let count = 0;
+      let done: Pending[] = [];
+      const flush = async () => {
+        if (count === 0) return;
+        const topicMessages = [...chunk].map(([topic, recs]) => ({
+          topic,
+          messages: recs.map((r) => ({
+            key: r.key,
+            value: r.value,
+            ...(r.headers ? { headers: r.headers } : {}),
+            ...(r.partition === undefined ? {} : { partition: r.partition }),
+          })),
+        }));
+        chunk = new Map();
+        bytes = 0;
+        count = 0;
         this.#connected ??= this.#p.connect();
         await this.#connected;
-        await this.#p.sendBatch({
-          acks: -1,
-          compression: CompressionTypes.None,
-          topicMessages: [...byTopic].map(([topic, recs]) => ({
-            topic,
-            messages: recs.map((r) => ({
-              key: r.key,
-              value: r.value,
-              ...(r.headers ? { headers: r.headers } : {}),
-              ...(r.partition === undefined ? {} : { partition: r.partition }),
-            })),
-          })),
-        });
-        for (const g of group) g.resolve();
+        await this.#p.sendBatch({ acks: -1, compression: CompressionTypes.None, topicMessages });
+        for (const d of done) d.resolve();
+        done = [];
+      };
+      try {
+        for (const g of group) {
+          for (const b of g.batches) {
+            for (const r of b.records) {
+              const size = recordSize(r);
+              if (count > 0 && (bytes + size > this.#maxBatchBytes || count >= this.#maxBatchRecords)) await flush();
+              const list = chunk.get(b.topic) ?? [];
+              list.push(r);
+              chunk.set(b.topic, list);
+              bytes += size;
+              count++;
+            }
+          }
+          done.push(g);
+        }
+        await flush();
       } catch (err) {
         // A failed connect must be retried by the next send, not cached.
         this.#connected = undefined;
+        // Callers already resolved are unaffected (a settled promise ignores reject).
         for (const g of group) g.reject(err);
       }
     }

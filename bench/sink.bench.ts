@@ -1,0 +1,217 @@
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { loadConfig } from '../src/config/config.ts';
+import { createLogger } from '../src/observability/log.ts';
+import { createMetricsRegistry } from '../src/observability/metrics.ts';
+import { SimulatorCore } from '../src/sim/simulator.ts';
+import { type TableLayout, tableLayout } from '../src/sink/layout.ts';
+import { startSink } from '../src/sink/role.ts';
+import { ensureTable } from '../src/sink/tables.ts';
+import { migrate, quoteIdent } from '../src/state/migrate.ts';
+import { STATE_MIGRATIONS } from '../src/state/migrations.ts';
+import { contentHash } from '../src/topics/content-hash.ts';
+import { KafkaClient } from '../src/topics/kafka.ts';
+import { recordTopic } from '../src/topics/names.ts';
+import { encodeKeyJson, recordHeaders } from '../src/topics/records.ts';
+import { valueSchema } from '../src/topics/schemas.ts';
+import { jsonSerde } from '../src/topics/serde.ts';
+import type { BenchModule, BenchRow } from './types.ts';
+import { rssSampler } from './util.ts';
+
+/** Employee records as Kombo returns them: one simulated integration rendered under several ids. */
+export function employeeRecords(n: number): { integration: string; record: Record<string, unknown> }[] {
+  const per = Math.min(n, 20_000);
+  const core = new SimulatorCore({ seed: 77, integrations: [{ category: 'HRIS', size: per }] });
+  const base = core.truth(core.integrations()[0]?.id as string, 'hris/employees');
+  const out: { integration: string; record: Record<string, unknown> }[] = [];
+  for (let k = 0; out.length < n; k++)
+    for (const r of base) if (out.length < n) out.push({ integration: `bench:${k}`, record: r });
+  return out;
+}
+
+const csv = (v: unknown): string => {
+  if (v === null || v === undefined) return '';
+  const s = typeof v === 'object' ? JSON.stringify(v) : String(v);
+  return `"${s.replaceAll('"', '""')}"`;
+};
+
+/** CSV for COPY, prepared before timing: the limit is Postgres's ingest rate, not our formatting. */
+function copyCsv(layout: TableLayout, rows: { integration: string; record: Record<string, unknown> }[]): string[] {
+  const now = new Date().toISOString();
+  return rows.map(
+    ({ integration, record }) =>
+      `${[integration, record.id, ...layout.fields.map((f) => record[f.name]), now, contentHash(record)].map(csv).join(',')}\n`,
+  );
+}
+
+async function copyRows(pool: pg.Pool, schema: string, layout: TableLayout, lines: string[]): Promise<void> {
+  const cols = [
+    'integration_id',
+    'id',
+    ...layout.fields.map((f) => f.name),
+    '_kombo_fetched_at',
+    '_kombo_content_hash',
+  ];
+  const client = await pool.connect();
+  try {
+    const stream = client.query(
+      copyFrom(
+        `COPY ${quoteIdent(schema)}.${quoteIdent(layout.table)} (${cols.map(quoteIdent).join(', ')}) FROM STDIN WITH (FORMAT csv)`,
+      ),
+    );
+    await pipeline(Readable.from(lines), stream);
+  } finally {
+    client.release();
+  }
+}
+
+async function rowByRow(
+  pool: pg.Pool,
+  schema: string,
+  layout: TableLayout,
+  rows: { integration: string; record: Record<string, unknown> }[],
+): Promise<void> {
+  const cols = ['integration_id', 'id', ...layout.fields.map((f) => f.name), '_kombo_fetched_at'];
+  const sql = `INSERT INTO ${quoteIdent(schema)}.${quoteIdent(layout.table)} (${cols.map(quoteIdent).join(', ')})
+    VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})
+    ON CONFLICT (integration_id, id) DO UPDATE SET ${cols
+      .slice(2)
+      .map((c) => `${quoteIdent(c)} = EXCLUDED.${quoteIdent(c)}`)
+      .join(', ')}`;
+  const now = new Date().toISOString();
+  for (const { integration, record } of rows) {
+    await pool.query(sql, [
+      integration,
+      record.id,
+      ...layout.fields.map((f) => {
+        const v = record[f.name];
+        return v !== null && typeof v === 'object' ? JSON.stringify(v) : (v ?? null);
+      }),
+      now,
+    ]);
+  }
+}
+
+const bench: BenchModule = {
+  name: 'sink',
+  async run(env): Promise<BenchRow[]> {
+    const N = env.quick ? 20_000 : 200_000;
+    const SAMPLE = env.quick ? 1_000 : 5_000;
+    const id = `bench_sink_${randomBytes(3).toString('hex')}`;
+    const pool = new pg.Pool({ connectionString: env.databaseUrl, max: 8 });
+    const kafka = new KafkaClient({ brokers: env.brokers, clientId: id });
+    const config = loadConfig({
+      env: {},
+      defaults: {
+        KAFKA_BROKERS: env.brokers.join(','),
+        DATABASE_URL: env.databaseUrl,
+        TOPIC_PREFIX: id,
+        PG_SCHEMA: id,
+        STATE_SCHEMA: `${id}_state`,
+        KOMBO_ENDPOINTS: 'hris/employees',
+        KAFKA_PARTITIONS: 6,
+        LOG_LEVEL: 'warn',
+      },
+    });
+    const layout = tableLayout('hris/employees', valueSchema('hris/employees'));
+    try {
+      env.log(`sink: generating ${N} employee records`);
+      const rows = employeeRecords(N);
+      const topic = recordTopic(id, 'hris/employees');
+      await kafka.ensureTopics([{ name: topic, partitions: 6, compacted: true }]);
+      const producer = kafka.producer();
+      const fetchedAt = new Date().toISOString();
+      for (let i = 0; i < rows.length; i += 2_000) {
+        await producer.send(
+          topic,
+          rows.slice(i, i + 2_000).map(({ integration, record }) => ({
+            key: encodeKeyJson({ integration_id: integration, id: record.id as string }),
+            value: JSON.stringify(record),
+            headers: recordHeaders({
+              integrationId: integration,
+              endpoint: 'hris/employees',
+              fetchedAt,
+              syncId: 'bench',
+              op: 'upsert',
+              contentHash: contentHash(record),
+            }),
+          })),
+        );
+      }
+      await producer.close();
+
+      // Ours: the sink role, from the topic into an empty table.
+      await migrate(pool, config.postgres.stateSchema, STATE_MIGRATIONS);
+      env.log('sink: ours');
+      const rss = rssSampler();
+      let written = 0;
+      let first: { t: number; n: number } | undefined;
+      let lastT = 0;
+      const seen = new Map<number, bigint>();
+      const done = new Promise<void>((resolve) => {
+        void startSink(
+          {
+            config,
+            logger: createLogger({ level: 'warn' }),
+            metrics: createMetricsRegistry({ defaultMetrics: false }),
+            kafka,
+            pool,
+            serde: jsonSerde,
+          },
+          {
+            maxWaitTimeInMs: 100,
+            afterDbCommit: async (b) => {
+              seen.set(b.partition, b.lastOffset + 1n);
+              written = Number([...seen.values()].reduce((a, x) => a + x, 0n));
+              lastT = performance.now();
+              first ??= { t: lastT, n: written };
+              if (written >= N) resolve();
+            },
+          },
+        ).then((sink) => done.then(() => sink.stop()));
+      });
+      await done;
+      const peak = rss.stop();
+      const f = first as { t: number; n: number };
+      // Measured from the first commit, so consumer-group join time is not counted against the rate.
+      const ours = ((N - f.n) / (lastT - f.t)) * 1000;
+
+      env.log('sink: baseline (row by row)');
+      await ensureTable(pool, `${id}_rbr`, layout);
+      const t1 = performance.now();
+      await rowByRow(pool, `${id}_rbr`, layout, rows.slice(0, SAMPLE));
+      const baseline = (SAMPLE / (performance.now() - t1)) * 1000;
+
+      env.log('sink: limit (raw COPY into an empty table)');
+      await ensureTable(pool, `${id}_copy`, layout);
+      const lines = copyCsv(layout, rows);
+      const t2 = performance.now();
+      await copyRows(pool, `${id}_copy`, layout, lines);
+      const limit = (N / (performance.now() - t2)) * 1000;
+
+      return [
+        {
+          name: `sink: upsert ${N / 1000}k employees from a topic`,
+          metric: 'throughput',
+          unit: 'rows/s',
+          ours,
+          baseline: { name: `row-by-row INSERT ON CONFLICT (${SAMPLE} rows)`, value: baseline },
+          limit: { name: 'raw COPY, empty table', value: limit },
+          goal: '>= 0.5x limit, >= 10x baseline',
+          goalMet: ours >= 0.5 * limit && ours >= 10 * baseline,
+          peakRssMiB: peak,
+        },
+      ];
+    } finally {
+      for (const s of [id, `${id}_state`, `${id}_rbr`, `${id}_copy`])
+        await pool.query(`DROP SCHEMA IF EXISTS ${quoteIdent(s)} CASCADE`);
+      await kafka.deleteTopics([recordTopic(id, 'hris/employees')]).catch(() => {});
+      await kafka.close();
+      await pool.end();
+    }
+  },
+};
+export default bench;
