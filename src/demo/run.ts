@@ -11,9 +11,11 @@ import { infraDir } from '../localstack/paths.ts';
 import { freePort } from '../localstack/process.ts';
 import { startLocalStack } from '../localstack/stack.ts';
 import { createLogger } from '../observability/log.ts';
+import { triggerSync } from '../planner/trigger.ts';
 import { type Simulator, startSimulator } from '../sim/index.ts';
 import { compareWithTruth, summarise } from '../sim/verify.ts';
 import { quoteIdent } from '../state/migrate.ts';
+import { StateStore } from '../state/store.ts';
 import { KafkaClient } from '../topics/kafka.ts';
 import { renderView } from './view.ts';
 
@@ -140,16 +142,28 @@ export async function runDemo(args: string[], env: NodeJS.ProcessEnv): Promise<n
     if (sim) {
       sim.core.stopLiveChanges();
       await sim.core.settle();
-      const ids = sim.core.integrations().map((i) => i.id);
-      const deadline = Date.now() + 90_000;
-      let diff = await compareWithTruth(pool, config.postgres.sinkSchema, sim.core, ids, config.kombo.endpoints);
-      while (diff.length && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 1_000));
-        diff = await compareWithTruth(pool, config.postgres.sinkSchema, sim.core, ids, config.kombo.endpoints);
-      }
+      const core = sim.core;
+      const ids = core.integrations().map((i) => i.id);
+      const converge = async (by: 'content' | 'changed-at') => {
+        const deadline = Date.now() + 90_000;
+        let diff = await compareWithTruth(pool, config.postgres.sinkSchema, core, ids, config.kombo.endpoints, by);
+        while (diff.length && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 1_000));
+          diff = await compareWithTruth(pool, config.postgres.sinkSchema, core, ids, config.kombo.endpoints, by);
+        }
+        return diff;
+      };
+      const own = summarise(await converge('changed-at'));
+      say(`after webhooks and deltas: ${own.missing} missing, ${own.stale} stale (own fields), ${own.extra} extra`);
+      say('running a drift pass (a full fetch of everything, as the weekly schedule does)...');
+      const producer = kafka.producer();
+      const store = new StateStore(pool, config.postgres.stateSchema);
+      for (const id of ids) await triggerSync({ config, store, producer }, id, { mode: 'full', reason: 'demo:drift' });
+      await producer.close();
+      const diff = await converge('content');
       const t = summarise(diff);
       const records = sim.core.integrations().reduce((n, i) => n + i.records, 0);
-      ok = diff.length === 0;
+      ok = diff.length === 0 && own.missing + own.stale + own.extra === 0;
       say(`\n${await view()}\n`);
       say(
         ok

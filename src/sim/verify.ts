@@ -38,14 +38,20 @@ export async function compareWithTruth(
   sim: SimulatorCore,
   integrations: string[],
   endpoints?: readonly EndpointName[],
+  /**
+   * content: the row holds exactly the record's current content. changed-at: the record's own fields
+   * are current (changed_at matches), which is all updated_after promises: Kombo does not report some
+   * nested changes (e.g. a renamed group inside employees), which only a full (drift) fetch corrects.
+   */
+  by: 'content' | 'changed-at' = 'content',
 ): Promise<Mismatch[]> {
   const out: Mismatch[] = [];
   for (const integration of integrations) {
     const cat = sim.integration(integration)?.category.toLowerCase();
     for (const { name } of ENDPOINTS.filter((e) => e.category === cat && (!endpoints || endpoints.includes(e.name)))) {
       const truth = sim.truth(integration, name);
-      const { rows } = await pool.query<{ id: string; hash: string | null; deleted: boolean }>(
-        `SELECT id, _kombo_content_hash AS hash, _kombo_deleted_at IS NOT NULL AS deleted FROM ${quoteIdent(schema)}.${quoteIdent(tableName(name))} WHERE integration_id = $1`,
+      const { rows } = await pool.query<{ id: string; hash: string | null; deleted: boolean; changed_at: Date | null }>(
+        `SELECT id, _kombo_content_hash AS hash, _kombo_deleted_at IS NOT NULL AS deleted, changed_at FROM ${quoteIdent(schema)}.${quoteIdent(tableName(name))} WHERE integration_id = $1`,
         [integration],
       );
       const got = new Map(rows.map((r) => [r.id, r]));
@@ -61,7 +67,11 @@ export async function compareWithTruth(
           continue;
         }
         // Content, not just changed_at: a nested-only change leaves changed_at as it was.
-        if (deleted !== row.deleted || row.hash !== contentHash(t)) m.stale.push(id);
+        const current =
+          by === 'content'
+            ? row.hash === contentHash(t)
+            : row.changed_at?.getTime() === Date.parse(t.changed_at as string);
+        if (deleted !== row.deleted || !current) m.stale.push(id);
       }
       for (const r of rows) if (!want.has(r.id) && !r.deleted) m.extra.push(r.id);
       if (m.missing.length || m.stale.length || m.extra.length) out.push(m);
