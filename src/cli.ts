@@ -37,6 +37,34 @@ const commands: Record<string, Command> = {
       return runDemo(args, ctx.env);
     },
   },
+  sync: {
+    summary: 'queue a manual delta (or --full) sync of an integration',
+    usage: 'kombo-stream sync <integration> [--full] [--endpoint hris/employees]... [--config FILE]',
+    async run(args, ctx) {
+      const { runSync } = await import('./planner/cli.ts');
+      return runSync(args, ctx.config);
+    },
+  },
+  drift: {
+    summary: 'drift compaction: run a pass now, show reports, confirm a blocked sweep',
+    usage:
+      'kombo-stream drift run [--integration ID] | report [--integration ID] [--json] | confirm <integration> <endpoint>',
+    async run(args, ctx) {
+      const { runDriftCli } = await import('./drift/cli.ts');
+      return runDriftCli(args, ctx.config);
+    },
+  },
+  sim: {
+    summary: 'run the bundled Kombo simulator (API, webhooks, faults, ground truth)',
+    usage:
+      'kombo-stream sim [--port N] [--seed N] [--integrations N] [--records N] [--api-key KEY] ' +
+      '[--webhook-url URL --webhook-secret SECRET] [--legacy-sync-finished] [--changes-per-sec R] ' +
+      '[--sync-duration-ms MS] [--commit-lag-ms MS]',
+    async run(args) {
+      const { runSim } = await import('./sim/cli.ts');
+      return runSim(args);
+    },
+  },
   stack: {
     summary: 'run the local Kafka, Postgres and Schema Registry (no Docker needed)',
     usage: 'kombo-stream stack [--no-postgres] [--registry] [--kafka-port N] [--postgres-port N] [--registry-port N]',

@@ -44,6 +44,8 @@ export interface KafkaBroker {
   readonly logFile: string;
   readonly process: ServiceProcess;
   stop(): Promise<void>;
+  /** Stops and starts the same broker (same port, same data): for chaos tests. */
+  restart(): Promise<void>;
 }
 
 function serverProperties(port: number, controllerPort: number, dataDir: string): string {
@@ -126,40 +128,50 @@ export async function startKafka(opts: {
     '--ignore-formatted',
   ]);
   const heap = opts.heapMb ?? 512;
-  const service = startService(
-    'java',
-    [
-      `-Xms${Math.min(256, heap)}m`,
-      `-Xmx${heap}m`,
-      '-XX:+UseG1GC',
-      '-XX:MaxGCPauseMillis=20',
-      '-XX:+ExitOnOutOfMemoryError',
-      '-Djava.awt.headless=true',
-      logConfig,
-      '-cp',
-      classpath,
-      'kafka.Kafka',
-      config,
-    ],
-    { logFile },
-  );
-  await writeFile(path.join(dataDir, 'broker.pid'), String(service.pid));
-  try {
-    await waitUntil(`Kafka broker on port ${port}`, () => portAccepts(port), {
-      timeoutMs: opts.readyTimeoutMs ?? 90_000,
-      service,
-      logFile,
-    });
-  } catch (err) {
-    await service.stop(5_000);
-    throw err instanceof LocalStackError ? err : new LocalStackError('Kafka broker failed to start', { cause: err });
-  }
+  const launch = async (): Promise<ServiceProcess> => {
+    const service = startService(
+      'java',
+      [
+        `-Xms${Math.min(256, heap)}m`,
+        `-Xmx${heap}m`,
+        '-XX:+UseG1GC',
+        '-XX:MaxGCPauseMillis=20',
+        '-XX:+ExitOnOutOfMemoryError',
+        '-Djava.awt.headless=true',
+        logConfig,
+        '-cp',
+        classpath,
+        'kafka.Kafka',
+        config,
+      ],
+      { logFile },
+    );
+    await writeFile(path.join(dataDir, 'broker.pid'), String(service.pid));
+    try {
+      await waitUntil(`Kafka broker on port ${port}`, () => portAccepts(port), {
+        timeoutMs: opts.readyTimeoutMs ?? 90_000,
+        service,
+        logFile,
+      });
+    } catch (err) {
+      await service.stop(5_000);
+      throw err instanceof LocalStackError ? err : new LocalStackError('Kafka broker failed to start', { cause: err });
+    }
+    return service;
+  };
+  let service = await launch();
   return {
     brokers: `127.0.0.1:${port}`,
     port,
     dataDir,
     logFile,
-    process: service,
+    get process() {
+      return service;
+    },
     stop: () => service.stop(),
+    async restart() {
+      await service.stop();
+      service = await launch();
+    },
   };
 }

@@ -53,6 +53,8 @@ export interface LocalPostgres {
   readonly port: number;
   readonly process: ServiceProcess;
   stop(): Promise<void>;
+  /** Stops and starts the same server (same port, same data): for chaos tests. */
+  restart(): Promise<void>;
 }
 
 /**
@@ -71,48 +73,63 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; port?: numb
   await writeFile(logFile, '');
   const ids = await postgresUser();
   if (ids) await runToCompletion('chown', [`${ids.uid}:${ids.gid}`, logFile]);
-  const service = startService(
-    await postgresBinary(),
-    [
-      '-D',
-      dataDir,
-      '-p',
-      String(port),
-      '-c',
-      'listen_addresses=127.0.0.1',
-      '-c',
-      'unix_socket_directories=',
-      '-c',
-      'max_connections=200',
-      '-c',
-      'fsync=off',
-      '-c',
-      'full_page_writes=off',
-      '-c',
-      'shared_buffers=256MB',
-    ],
-    { logFile, stopSignal: 'INT', ...(ids ?? {}) },
-  );
-  await writeFile(path.join(opts.dataDir, 'postgres.pid'), String(service.pid));
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
-  try {
-    await waitUntil(
-      `Postgres on port ${port}`,
-      async () => {
-        const client = new pg.Client({ connectionString: url });
-        try {
-          await client.connect();
-          await client.query('select 1');
-          return true;
-        } finally {
-          await client.end().catch(() => {});
-        }
-      },
-      { timeoutMs: 60_000, service, logFile },
+  const launch = async (): Promise<ServiceProcess> => {
+    const service = startService(
+      await postgresBinary(),
+      [
+        '-D',
+        dataDir,
+        '-p',
+        String(port),
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        'unix_socket_directories=',
+        '-c',
+        'max_connections=200',
+        '-c',
+        'fsync=off',
+        '-c',
+        'full_page_writes=off',
+        '-c',
+        'shared_buffers=256MB',
+      ],
+      { logFile, stopSignal: 'INT', ...(ids ?? {}) },
     );
-  } catch (err) {
-    await service.stop(5_000);
-    throw err;
-  }
-  return { url, port, process: service, stop: () => service.stop() };
+    await writeFile(path.join(opts.dataDir, 'postgres.pid'), String(service.pid));
+    try {
+      await waitUntil(
+        `Postgres on port ${port}`,
+        async () => {
+          const client = new pg.Client({ connectionString: url });
+          try {
+            await client.connect();
+            await client.query('select 1');
+            return true;
+          } finally {
+            await client.end().catch(() => {});
+          }
+        },
+        { timeoutMs: 60_000, service, logFile },
+      );
+    } catch (err) {
+      await service.stop(5_000);
+      throw err;
+    }
+    return service;
+  };
+  let service = await launch();
+  return {
+    url,
+    port,
+    get process() {
+      return service;
+    },
+    stop: () => service.stop(),
+    async restart() {
+      await service.stop();
+      service = await launch();
+    },
+  };
 }

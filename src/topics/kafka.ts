@@ -109,25 +109,46 @@ export class KafkaClient {
     return this.#admin;
   }
 
-  /** Creates the topics that do not exist yet; existing topics are left as they are. */
+  /**
+   * Creates the topics that do not exist yet (existing ones are left as they are) and waits until
+   * every partition has a leader. Several processes may race to create the same topic.
+   */
   async ensureTopics(specs: readonly TopicSpec[]): Promise<void> {
     if (specs.length === 0) return;
     const admin = await this.#adminClient();
     const existing = new Set(await admin.listTopics());
     const missing = specs.filter((s) => !existing.has(s.name));
-    if (missing.length === 0) return;
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: missing.map((s) => ({
-        topic: s.name,
-        numPartitions: s.partitions,
-        replicationFactor: s.replicationFactor ?? -1,
-        configEntries: Object.entries({
-          ...(s.compacted ? { 'cleanup.policy': 'compact' } : {}),
-          ...s.config,
-        }).map(([name, value]) => ({ name, value })),
-      })),
-    });
+    if (missing.length) {
+      try {
+        // kafkajs's own waitForLeaders can throw UNKNOWN_TOPIC_OR_PARTITION while metadata spreads.
+        await admin.createTopics({
+          waitForLeaders: false,
+          topics: missing.map((s) => ({
+            topic: s.name,
+            numPartitions: s.partitions,
+            replicationFactor: s.replicationFactor ?? -1,
+            configEntries: Object.entries({
+              ...(s.compacted ? { 'cleanup.policy': 'compact' } : {}),
+              ...s.config,
+            }).map(([name, value]) => ({ name, value })),
+          })),
+        });
+      } catch (err) {
+        if ((err as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw err;
+      }
+    }
+    const names = specs.map((s) => s.name);
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        const md = await admin.fetchTopicMetadata({ topics: names });
+        if (md.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+      }
+      if (Date.now() > deadline) throw new Error(`topics without leaders after 30 s: ${names.join(', ')}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   async deleteTopics(names: readonly string[]): Promise<void> {

@@ -186,7 +186,10 @@ describe('fetching into compacted topics', () => {
     } finally {
       sim.core.clearFaults();
     }
-    const failed = await store.endpointState(HRIS, 'hris/timesheets');
+    const failed = await eventually(
+      () => store.endpointState(HRIS, 'hris/timesheets'),
+      (x) => x?.status === 'failed',
+    );
     expect(failed?.status).toBe('failed');
     expect(failed?.last_error_code).toBe('KS_ERR_KOMBO_SERVER');
     expect(failed?.watermark?.getTime()).toBe(ok?.watermark?.getTime());

@@ -1,0 +1,24 @@
+# kombo-stream connector. Build: docker build -t kombo-stream .
+# Run:   docker run -e KAFKA_BROKERS=... -e DATABASE_URL=... -e KOMBO_API_KEY=... -e KOMBO_WEBHOOK_SECRET=... -p 8080:8080 kombo-stream
+FROM node:24-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+FROM node:24-slim
+ENV NODE_ENV=production KAFKAJS_NO_PARTITIONER_WARNING=1
+WORKDIR /app
+COPY package.json package-lock.json ./
+# Production dependencies only; the npm `node` binary and the embedded Postgres are dev-time helpers.
+RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
+COPY --from=build /app/dist ./dist
+COPY schemas ./schemas
+COPY infra ./infra
+USER node
+EXPOSE 8080
+HEALTHCHECK --interval=15s --timeout=5s CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+ENTRYPOINT ["node", "--disable-warning=TimeoutNegativeWarning", "dist/cli.js"]
+CMD ["start"]

@@ -1,0 +1,196 @@
+/**
+ * `npm run chaos [-- --small]`: the whole pipeline while it is being hurt. Every role runs in its own
+ * process and is kill -9'd several times; the Kafka broker and Postgres are restarted once each; the
+ * simulator drops 10% of webhooks, duplicates, reorders and delays others, and serves 5xx, resets and
+ * 429 storms. Afterwards, a drift pass; then Postgres must equal the simulator's truth (0 missing,
+ * 0 stale, 0 extra) and every webhook answered 2xx must be in the events topic. Exit code 0 on success.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import type { Role } from '../../src/app/role.ts';
+import { projectRoot } from '../../src/localstack/paths.ts';
+import { freePort } from '../../src/localstack/process.ts';
+import { startLocalStack } from '../../src/localstack/stack.ts';
+import { startSimulator } from '../../src/sim/index.ts';
+import { compareWithTruth, summarise } from '../../src/sim/verify.ts';
+import { KafkaClient } from '../../src/topics/kafka.ts';
+import { dlqTopic, eventsTopic } from '../../src/topics/names.ts';
+import { readTopic } from '../helpers/topics.ts';
+
+const { values } = parseArgs({ options: { small: { type: 'boolean', default: false } } });
+const small = values.small;
+const INTEGRATIONS = small ? 6 : 20;
+const CHAOS_MS = small ? 45_000 : 180_000;
+const KILLS_PER_ROLE = small ? 2 : 4;
+const PREFIX = 'chaos';
+const log = (m: string) => process.stdout.write(`[chaos ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const stack = await startLocalStack({ label: 'chaos', kafka: true, postgres: true, log });
+const kafkaBroker = stack.kafka;
+const postgres = stack.postgres;
+if (!kafkaBroker || !postgres) throw new Error('chaos needs its own Kafka and Postgres');
+const ingressPort = await freePort();
+const secret = `whsec_chaos_${randomBytes(6).toString('hex')}`;
+const sim = await startSimulator({
+  seed: 1234,
+  webhook: { url: `http://127.0.0.1:${ingressPort}/webhooks/kombo`, secret, retryBaseMs: 500, maxAttempts: 10 },
+  syncDurationMs: 200,
+  commitLagMs: 500,
+});
+const logStream = createWriteStream(path.join(stack.runDir, 'connector.log'));
+const settings: Record<string, string> = {
+  KAFKA_BROKERS: kafkaBroker.brokers,
+  DATABASE_URL: postgres.url,
+  KOMBO_API_URL: sim.url,
+  KOMBO_API_KEY: sim.apiKey,
+  KOMBO_WEBHOOK_SECRET: secret,
+  TOPIC_PREFIX: PREFIX,
+  KAFKA_PARTITIONS: '3',
+  KAFKA_SESSION_TIMEOUT: '6s',
+  FETCH_OVERLAP: '5s',
+  FETCH_CONCURRENCY: '4',
+  FETCH_MAX_ATTEMPTS: '10',
+  FETCH_RETRY_MAX: '5s',
+  KOMBO_RATE_LIMIT: '100',
+  KOMBO_RATE_LIMIT_PER_INTEGRATION: '20',
+  SCHEDULER_TICK: '5s',
+  LOG_LEVEL: 'warn',
+  KAFKAJS_NO_PARTITIONER_WARNING: '1',
+};
+const procs = new Map<Role, ChildProcess>();
+const kills = new Map<Role, number>();
+async function startRole(role: Role): Promise<void> {
+  const port = role === 'ingress' ? ingressPort : await freePort();
+  const child = spawn(
+    process.execPath,
+    ['--disable-warning=TimeoutNegativeWarning', path.join(projectRoot, 'src/cli.ts'), 'start', '--role', role],
+    {
+      env: { ...process.env, ...settings, PORT: String(port) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  child.stdout?.pipe(logStream, { end: false });
+  child.stderr?.pipe(logStream, { end: false });
+  procs.set(role, child);
+}
+async function kill9(role: Role): Promise<void> {
+  const p = procs.get(role);
+  if (!p || p.exitCode !== null) return;
+  const exited = new Promise((r) => p.once('exit', r));
+  p.kill('SIGKILL');
+  await exited;
+  kills.set(role, (kills.get(role) ?? 0) + 1);
+}
+
+const roles: Role[] = ['sink', 'fetcher', 'planner', 'ingress'];
+let ok = false;
+const pool = new pg.Pool({ connectionString: postgres.url, max: 3 });
+const kafka = new KafkaClient({ brokers: [kafkaBroker.brokers], clientId: 'chaos' });
+try {
+  for (const r of roles) await startRole(r);
+  await sleep(8_000);
+  log(`creating ${INTEGRATIONS} integrations; live changes on`);
+  for (let k = 0; k < INTEGRATIONS; k++)
+    await sim.core.createIntegration({ category: k % 2 ? 'ATS' : 'HRIS', size: 15 + (k % 4) * 10 });
+  sim.core.startLiveChanges({ changesPerSec: small ? 15 : 25, batch: 3 });
+  sim.core.setWebhookFaults({ dropRate: 0.1, duplicateRate: 0.05, reorderRate: 0.05, delayRate: 0.05, delayMs: 2_000 });
+  sim.core.setApiFaults({ error5xxRate: 0.05, resetRate: 0.02, truncateRate: 0.02, rate429: 0.02, retryAfterSec: 1 });
+
+  // The plan: every role killed KILLS_PER_ROLE times, the broker and Postgres restarted once each.
+  const events: (() => Promise<void>)[] = [];
+  for (const r of roles)
+    for (let k = 0; k < KILLS_PER_ROLE; k++)
+      events.push(async () => {
+        log(`kill -9 ${r}`);
+        await kill9(r);
+        await sleep(1_000 + Math.random() * 2_000);
+        await startRole(r);
+      });
+  events.push(async () => {
+    log('restarting the Kafka broker');
+    await kafkaBroker.restart();
+  });
+  events.push(async () => {
+    log('restarting Postgres');
+    await postgres.restart();
+  });
+  events.push(async () => {
+    log('429 storm (5 s)');
+    sim.core.setApiFaults({ stormUntil: Date.now() + 5_000, retryAfterSec: 2 });
+  });
+  events.sort(() => Math.random() - 0.5);
+  const gap = CHAOS_MS / (events.length + 1);
+  for (const e of events) {
+    await sleep(gap * (0.5 + Math.random()));
+    await e();
+  }
+  await sleep(gap);
+
+  log('chaos over: faults cleared, live changes stopped; letting Kombo finish its webhook retries');
+  sim.core.stopLiveChanges();
+  sim.core.clearFaults();
+  await sim.core.settle();
+  await sleep(10_000);
+  log('drift pass (kombo-stream drift run)');
+  const drift = spawn(
+    process.execPath,
+    ['--disable-warning=TimeoutNegativeWarning', path.join(projectRoot, 'src/cli.ts'), 'drift', 'run'],
+    {
+      env: { ...process.env, ...settings },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  const driftOut: string[] = [];
+  drift.stdout?.on('data', (c: Buffer) => driftOut.push(c.toString()));
+  const driftCode = await new Promise((r) => drift.once('exit', r));
+  if (driftCode !== 0) throw new Error(`drift run exited ${driftCode}`);
+
+  const ids = sim.core.integrations().map((i) => i.id);
+  const deadline = Date.now() + 120_000;
+  let diff = await compareWithTruth(pool, 'kombo', sim.core, ids);
+  while (diff.length && Date.now() < deadline) {
+    await sleep(2_000);
+    diff = await compareWithTruth(pool, 'kombo', sim.core, ids);
+  }
+  const t = summarise(diff);
+  const acked = sim.core.webhooks.acknowledged().map((w) => w.id);
+  const stored = new Set((await readTopic(kafka, eventsTopic(PREFIX))).map((r) => r.headers['kombo-event-id']));
+  const lost = acked.filter((id) => !stored.has(id));
+  const records = [...sim.core.webhooks.records.values()];
+  const attempts = sim.core.webhooks.attempts;
+  const dead = (await readTopic(kafka, dlqTopic(PREFIX))).length;
+  ok = diff.length === 0 && lost.length === 0;
+  const report = {
+    integrations: ids.length,
+    records: sim.core.integrations().reduce((n, i) => n + i.records, 0),
+    kills: Object.fromEntries(kills),
+    restarts: { kafka: 1, postgres: 1 },
+    webhooks: {
+      sent: records.length,
+      droppedByFaultInjection: records.filter((r) => r.state === 'dropped').length,
+      deliveryAttempts: attempts.length,
+      failedAttempts: attempts.filter((a) => a.status < 200 || a.status >= 300).length,
+      acknowledged: acked.length,
+      acknowledgedButLost: lost.length,
+    },
+    deadLetters: dead,
+    truth: t,
+    verdict: ok ? 'OK' : 'FAILED',
+  };
+  process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  if (!ok) log(`mismatches: ${JSON.stringify(diff.slice(0, 5))}`);
+} finally {
+  for (const p of procs.values()) if (p.exitCode === null) p.kill('SIGTERM');
+  await sleep(2_000);
+  for (const p of procs.values()) if (p.exitCode === null) p.kill('SIGKILL');
+  await kafka.close().catch(() => {});
+  await pool.end().catch(() => {});
+  await sim.stop();
+  await stack.stop();
+}
+process.exitCode = ok ? 0 : 1;
