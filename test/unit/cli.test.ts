@@ -4,7 +4,10 @@ import { main } from '../../src/cli.ts';
 describe('kombo-stream CLI', () => {
   it('lists every command in --help', async () => {
     const out: string[] = [];
-    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((c) => (out.push(String(c)), true));
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((c) => {
+      out.push(String(c));
+      return true;
+    });
     try {
       expect(await main(['--help'], {})).toBe(0);
     } finally {
@@ -15,7 +18,10 @@ describe('kombo-stream CLI', () => {
   });
   it('refuses unknown commands and bad roles with a clear message', async () => {
     const err: string[] = [];
-    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((c) => (err.push(String(c)), true));
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((c) => {
+      err.push(String(c));
+      return true;
+    });
     try {
       expect(await main(['frobnicate'], {})).toBe(2);
       expect(await main(['start', '--role', 'sinks'], { KAFKA_BROKERS: 'a:1', DATABASE_URL: 'postgres://x@y/z' })).toBe(
