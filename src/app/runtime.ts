@@ -1,6 +1,5 @@
 import type { Server } from 'node:http';
 import { hostname } from 'node:os';
-import pg from 'pg';
 import type { Config } from '../config/config.ts';
 import { driftAdminRoutes } from '../drift/admin.ts';
 import { adminRouter } from '../ingress/admin.ts';
@@ -8,6 +7,7 @@ import { createLogger, type Logger } from '../observability/log.ts';
 import { createMetricsRegistry } from '../observability/metrics.ts';
 import { migrate } from '../state/migrate.ts';
 import { STATE_MIGRATIONS } from '../state/migrations.ts';
+import { createPool } from '../state/pool.ts';
 import { StateStore } from '../state/store.ts';
 import { KafkaClient } from '../topics/kafka.ts';
 import { createSerde } from '../topics/serde-factory.ts';
@@ -50,8 +50,7 @@ export async function startRuntime(
     sessionTimeoutMs: config.kafka.sessionTimeoutMs,
     logger,
   });
-  const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 12 });
-  pool.on('error', (err) => logger.warn({ err }, 'idle Postgres connection failed'));
+  const pool = createPool(config.databaseUrl, { max: 12 + config.fetcher.concurrency, logger });
   await migrate(pool, config.postgres.stateSchema, STATE_MIGRATIONS);
   const serde = await createSerde(config);
   const deps: RoleDeps = { config, logger, metrics, kafka, pool, serde };

@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import { ROLES } from '../app/role.ts';
 import { startRuntime } from '../app/runtime.ts';
 import { loadConfig } from '../config/config.ts';
@@ -15,6 +14,7 @@ import { triggerSync } from '../planner/trigger.ts';
 import { type Simulator, startSimulator } from '../sim/index.ts';
 import { compareWithTruth, summarise } from '../sim/verify.ts';
 import { quoteIdent } from '../state/migrate.ts';
+import { createPool } from '../state/pool.ts';
 import { StateStore } from '../state/store.ts';
 import { KafkaClient } from '../topics/kafka.ts';
 import { renderView } from './view.ts';
@@ -87,7 +87,7 @@ export async function runDemo(args: string[], env: NodeJS.ProcessEnv): Promise<n
     });
     // The demo owns its namespace: earlier demo runs against the same Kafka/Postgres are cleared.
     const kafka = new KafkaClient({ brokers: config.kafka.brokers, clientId: 'kombo-stream-demo' });
-    const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 3 });
+    const pool = createPool(config.databaseUrl, { max: 3 });
     cleanups.unshift(async () => {
       await kafka.close();
       await pool.end();

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Config } from '../config/config.ts';
 import { createFetchContext } from '../fetcher/context.ts';
 import { executeFetch, type FetchRun } from '../fetcher/fetch.ts';
@@ -11,6 +11,7 @@ import { endpointsOfCategory } from '../planner/plan.ts';
 import { newTask } from '../planner/task.ts';
 import { migrate } from '../state/migrate.ts';
 import { STATE_MIGRATIONS } from '../state/migrations.ts';
+import { createPool } from '../state/pool.ts';
 import { StateStore } from '../state/store.ts';
 import { KafkaClient } from '../topics/kafka.ts';
 import { createSerde } from '../topics/serde-factory.ts';
@@ -51,7 +52,7 @@ async function withClients<T>(
   config: Config,
   fn: (c: { pool: pg.Pool; kafka: KafkaClient; store: StateStore }) => Promise<T>,
 ): Promise<T> {
-  const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 4 });
+  const pool = createPool(config.databaseUrl, { max: 4 });
   const kafka = new KafkaClient({ brokers: config.kafka.brokers, clientId: 'kombo-stream-drift' });
   try {
     await migrate(pool, config.postgres.stateSchema, STATE_MIGRATIONS);

@@ -91,7 +91,8 @@ export class SimServer {
       );
       return;
     }
-    if (rng.bool(f.error5xxRate)) {
+    const target = req.headers['x-integration-id'];
+    if (rng.bool(f.error5xxRate) || (typeof target === 'string' && f.failIntegrations.includes(target))) {
       const status = rng.pick([500, 502, 503]);
       sendError(
         res,

@@ -38,6 +38,8 @@ export interface ApiFaults {
   retryAfterSec: number;
   /** An outage that answers 200 with empty lists (what the drift guard exists for). */
   emptyLists: boolean;
+  /** Integrations whose every API request fails with 500 (a broken upstream connection). */
+  failIntegrations: string[];
 }
 
 export const NO_API_FAULTS: ApiFaults = {
@@ -50,6 +52,7 @@ export const NO_API_FAULTS: ApiFaults = {
   stormUntil: 0,
   retryAfterSec: 1,
   emptyLists: false,
+  failIntegrations: [],
 };
 
 export interface SimulatorOptions {

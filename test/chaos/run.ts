@@ -12,7 +12,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import type { Role } from '../../src/app/role.ts';
-import { projectRoot } from '../../src/localstack/paths.ts';
+import { infraDir, projectRoot } from '../../src/localstack/paths.ts';
 import { freePort } from '../../src/localstack/process.ts';
 import { startLocalStack } from '../../src/localstack/stack.ts';
 import { startSimulator } from '../../src/sim/index.ts';
@@ -42,7 +42,8 @@ const sim = await startSimulator({
   syncDurationMs: 200,
   commitLagMs: 500,
 });
-const logStream = createWriteStream(path.join(stack.runDir, 'connector.log'));
+const logFile = path.join(infraDir, 'chaos-connector.log');
+const logStream = createWriteStream(logFile);
 const settings: Record<string, string> = {
   KAFKA_BROKERS: kafkaBroker.brokers,
   DATABASE_URL: postgres.url,
@@ -64,6 +65,9 @@ const settings: Record<string, string> = {
 };
 const procs = new Map<Role, ChildProcess>();
 const kills = new Map<Role, number>();
+/** Exits nobody asked for: a role must survive broker and database restarts. */
+const crashes: string[] = [];
+const killing = new Set<ChildProcess>();
 async function startRole(role: Role): Promise<void> {
   const port = role === 'ingress' ? ingressPort : await freePort();
   const child = spawn(
@@ -76,18 +80,27 @@ async function startRole(role: Role): Promise<void> {
   );
   child.stdout?.pipe(logStream, { end: false });
   child.stderr?.pipe(logStream, { end: false });
+  child.once('exit', (code, signal) => {
+    if (!killing.has(child) && !stopping) {
+      crashes.push(`${role} exited (${code ?? signal})`);
+      log(`${role} exited by itself (${code ?? signal}); restarting it`);
+      void startRole(role);
+    }
+  });
   procs.set(role, child);
 }
 async function kill9(role: Role): Promise<void> {
   const p = procs.get(role);
   if (!p || p.exitCode !== null) return;
   const exited = new Promise((r) => p.once('exit', r));
+  killing.add(p);
   p.kill('SIGKILL');
   await exited;
   kills.set(role, (kills.get(role) ?? 0) + 1);
 }
 
 const roles: Role[] = ['sink', 'fetcher', 'planner', 'ingress'];
+let stopping = false;
 let ok = false;
 const pool = new pg.Pool({ connectionString: postgres.url, max: 3 });
 const kafka = new KafkaClient({ brokers: [kafkaBroker.brokers], clientId: 'chaos' });
@@ -164,7 +177,7 @@ try {
   const records = [...sim.core.webhooks.records.values()];
   const attempts = sim.core.webhooks.attempts;
   const dead = (await readTopic(kafka, dlqTopic(PREFIX))).length;
-  ok = diff.length === 0 && lost.length === 0;
+  ok = diff.length === 0 && lost.length === 0 && crashes.length === 0;
   const report = {
     integrations: ids.length,
     records: sim.core.integrations().reduce((n, i) => n + i.records, 0),
@@ -179,12 +192,14 @@ try {
       acknowledgedButLost: lost.length,
     },
     deadLetters: dead,
+    unexpectedExits: crashes,
     truth: t,
     verdict: ok ? 'OK' : 'FAILED',
   };
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-  if (!ok) log(`mismatches: ${JSON.stringify(diff.slice(0, 5))}`);
+  if (!ok) log(`mismatches: ${JSON.stringify(diff.slice(0, 5))}; connector log: ${logFile}`);
 } finally {
+  stopping = true;
   for (const p of procs.values()) if (p.exitCode === null) p.kill('SIGTERM');
   await sleep(2_000);
   for (const p of procs.values()) if (p.exitCode === null) p.kill('SIGKILL');

@@ -1,0 +1,178 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROLES } from '../../src/app/role.ts';
+import { startRuntime } from '../../src/app/runtime.ts';
+import { ENDPOINTS } from '../../src/kombo/endpoints.ts';
+import { freePort } from '../../src/localstack/process.ts';
+import { type Simulator, startSimulator } from '../../src/sim/index.ts';
+import { compareWithTruth, summarise } from '../../src/sim/verify.ts';
+import { tableLayout } from '../../src/sink/layout.ts';
+import { ensureTable } from '../../src/sink/tables.ts';
+import { readValueSchema } from '../../src/topics/schemas.ts';
+import { quietLogger, testConfig } from '../helpers/config.ts';
+import { createTestContext, type TestContext } from '../helpers/context.ts';
+import { eventually } from '../helpers/topics.ts';
+
+let ctx: TestContext;
+beforeAll(async () => {
+  ctx = await createTestContext(import.meta.url);
+});
+afterAll(async () => ctx?.close());
+
+describe('graceful shutdown under load', () => {
+  it('SIGTERM exits 0 promptly, and across the restart Postgres loses and duplicates nothing', async () => {
+    const port = await freePort();
+    const secret = 'whsec_graceful';
+    const sim: Simulator = await startSimulator({
+      seed: 31,
+      webhook: { url: `http://127.0.0.1:${port}/webhooks/kombo`, secret, retryBaseMs: 300, maxAttempts: 12 },
+    });
+    // Every row write is audited, to prove none happens twice for the same record version.
+    await ctx.pool.query(`CREATE TABLE "${ctx.schema}".audit (tbl text, id text, off bigint)`);
+    await ctx.pool.query(
+      `CREATE FUNCTION "${ctx.schema}".audit_fn() RETURNS trigger AS $$ BEGIN INSERT INTO "${ctx.schema}".audit VALUES (TG_TABLE_NAME, NEW.id, NEW._kombo_offset); RETURN NEW; END $$ LANGUAGE plpgsql`,
+    );
+    for (const { name } of ENDPOINTS) {
+      const layout = tableLayout(name, readValueSchema(name));
+      await ensureTable(ctx.pool, ctx.schema, layout);
+      await ctx.pool.query(
+        `CREATE TRIGGER audit AFTER INSERT OR UPDATE ON "${ctx.schema}".${layout.table} FOR EACH ROW EXECUTE FUNCTION "${ctx.schema}".audit_fn()`,
+      );
+    }
+    const env = {
+      ...process.env,
+      KAFKA_BROKERS: ctx.brokers.join(','),
+      DATABASE_URL: ctx.databaseUrl,
+      TOPIC_PREFIX: ctx.prefix,
+      PG_SCHEMA: ctx.schema,
+      STATE_SCHEMA: ctx.stateSchema,
+      KOMBO_API_URL: sim.url,
+      KOMBO_API_KEY: sim.apiKey,
+      KOMBO_WEBHOOK_SECRET: secret,
+      PORT: String(port),
+      KAFKA_PARTITIONS: '3',
+      KAFKA_SESSION_TIMEOUT: '6s',
+      KOMBO_RATE_LIMIT: '200',
+      KOMBO_RATE_LIMIT_PER_INTEGRATION: '50',
+      FETCH_OVERLAP: '3s',
+      LOG_LEVEL: 'warn',
+      KAFKAJS_NO_PARTITIONER_WARNING: '1',
+    };
+    const start = () =>
+      spawn(
+        process.execPath,
+        ['--disable-warning=TimeoutNegativeWarning', path.join(import.meta.dirname, '../../src/cli.ts'), 'start'],
+        { env, stdio: 'ignore' },
+      );
+    try {
+      let proc = start();
+      await eventually(
+        async () =>
+          await request(`http://127.0.0.1:${port}/healthz`).then(
+            (r) => r.statusCode,
+            () => 0,
+          ),
+        (s) => s === 200,
+        60_000,
+      );
+      for (let k = 0; k < 4; k++) await sim.core.createIntegration({ category: k % 2 ? 'ATS' : 'HRIS', size: 40 });
+      sim.core.startLiveChanges({ changesPerSec: 30 });
+      await new Promise((r) => setTimeout(r, 6_000));
+      const t0 = Date.now();
+      proc.kill('SIGTERM');
+      const code = await new Promise<number | null>((r) => proc.once('exit', r));
+      const took = Date.now() - t0;
+      expect(code).toBe(0);
+      expect(took).toBeLessThan(30_000);
+      await new Promise((r) => setTimeout(r, 2_000)); // webhooks meanwhile are refused: Kombo retries them
+      proc = start();
+      await new Promise((r) => setTimeout(r, 5_000));
+      sim.core.stopLiveChanges();
+      await sim.core.settle();
+      const ids = sim.core.integrations().map((i) => i.id);
+      const diff = await eventually(
+        () => compareWithTruth(ctx.pool, ctx.schema, sim.core, ids, undefined, 'changed-at'),
+        (d) => d.length === 0,
+        90_000,
+      );
+      expect(summarise(diff)).toEqual({ missing: 0, stale: 0, extra: 0 });
+      const dup = await ctx.pool.query(
+        `SELECT tbl, id, off, count(*) FROM "${ctx.schema}".audit GROUP BY 1, 2, 3 HAVING count(*) > 1`,
+      );
+      expect(dup.rows).toEqual([]);
+      proc.kill('SIGTERM');
+      await new Promise((r) => proc.once('exit', r));
+    } finally {
+      await sim.stop();
+    }
+  }, 240_000);
+});
+
+describe('status API', () => {
+  it('shows a failing integration as failed, with its error, and the others as ok', async () => {
+    const c2 = await createTestContext(import.meta.url);
+    const sim = await startSimulator({
+      seed: 41,
+      integrations: [
+        { category: 'HRIS', size: 10 },
+        { category: 'HRIS', size: 10 },
+      ],
+    });
+    const [good, bad] = sim.core.integrations().map((i) => i.id) as [string, string];
+    sim.core.setApiFaults({ failIntegrations: [bad] });
+    const token = 'status-api-test-token-1';
+    const runtime = await startRuntime(
+      testConfig(c2, {
+        KOMBO_API_URL: sim.url,
+        KOMBO_API_KEY: sim.apiKey,
+        KOMBO_WEBHOOK_SECRET: 'whsec_status',
+        ADMIN_TOKEN: token,
+        PORT: 0,
+        FETCH_MAX_ATTEMPTS: 2,
+        FETCH_RETRY_BASE: '10ms',
+        KOMBO_ENDPOINTS: 'hris/employees,hris/groups',
+        KOMBO_RATE_LIMIT: 100,
+      }),
+      ROLES,
+      { logger: quietLogger(), host: '127.0.0.1' },
+    );
+    try {
+      const admin = async (method: 'GET' | 'POST', p: string) => {
+        const r = await request(`${runtime.url}/admin${p}`, { method, headers: { authorization: `Bearer ${token}` } });
+        return (await r.body.json()) as any;
+      };
+      // Register the integrations as integration-created would, then sync them.
+      const { StateStore } = await import('../../src/state/store.ts');
+      const store = new StateStore(c2.pool, c2.stateSchema);
+      for (const id of [good, bad]) {
+        await store.upsertIntegration({ integration_id: id, tool: 'personio', category: 'HRIS' });
+        await admin('POST', `/integrations/${id}/sync`);
+      }
+      const list = await eventually(
+        () => admin('GET', '/integrations'),
+        (l) =>
+          l.integrations
+            .find((i: any) => i.integration_id === bad)
+            ?.endpoints.every((e: any) => e.status === 'failed') &&
+          l.integrations.find((i: any) => i.integration_id === good)?.endpoints.every((e: any) => e.status === 'ok'),
+        60_000,
+      );
+      const badEndpoints = list.integrations.find((i: any) => i.integration_id === bad).endpoints;
+      expect(badEndpoints).toHaveLength(2);
+      for (const e of badEndpoints) {
+        expect(e.status).toBe('failed');
+        expect(e.last_error_code).toBe('KS_ERR_KOMBO_SERVER');
+        expect(e.last_error).toMatch(/Kombo answered 5\d\d/);
+      }
+      const health = await request(`${runtime.url}/healthz`);
+      expect(health.statusCode).toBe(200);
+      await health.body.dump();
+    } finally {
+      await runtime.stop();
+      await sim.stop();
+      await c2.close();
+    }
+  }, 120_000);
+});
