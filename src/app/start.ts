@@ -2,7 +2,7 @@ import type { Config } from '../config/config.ts';
 import { KomboStreamError } from '../errors.ts';
 import { createLogger } from '../observability/log.ts';
 import { ROLES, type Role } from './role.ts';
-import { startRuntime } from './runtime.ts';
+import { type Runtime, startRuntime } from './runtime.ts';
 
 export function parseRole(value: string): readonly Role[] {
   if (value === 'all') return ROLES;
@@ -25,13 +25,28 @@ export function parseRole(value: string): readonly Role[] {
 export async function runStart(config: Config, opts: { role: string; shutdownTimeoutMs?: number }): Promise<number> {
   const roles = parseRole(opts.role);
   const logger = createLogger({ level: config.logLevel });
-  const runtime = await startRuntime(config, roles, { logger });
-  logger.info({ roles, url: runtime.url }, 'kombo-stream started');
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
+  let signalled: NodeJS.Signals | undefined;
+  const signal = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve((signalled = 'SIGTERM')));
+    process.once('SIGINT', () => resolve((signalled = 'SIGINT')));
   });
-  logger.info({ signal }, 'shutting down; a second signal exits at once');
+  // Kafka or Postgres may be down (restarting, failing over) when we start: keep trying, as a Connect
+  // worker does, rather than exit. Only our own refusals (bad config, bad usage) end the process.
+  let runtime: Runtime | undefined;
+  for (let attempt = 1; !runtime; attempt++) {
+    try {
+      runtime = await startRuntime(config, roles, { logger });
+    } catch (err) {
+      if (err instanceof KomboStreamError && !err.retriable) throw err;
+      const delay = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6));
+      logger.warn({ err: { message: (err as Error).message }, attempt, delayMs: delay }, 'start failed; retrying');
+      await Promise.race([signal, new Promise((r) => setTimeout(r, delay))]);
+      if (signalled) return 0;
+    }
+  }
+  logger.info({ roles, url: runtime.url }, 'kombo-stream started');
+  await signal;
+  logger.info({ signal: signalled }, 'shutting down; a second signal exits at once');
   const again = () => {
     logger.warn('second signal: exiting now');
     process.exit(130);

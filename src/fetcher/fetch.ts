@@ -17,19 +17,6 @@ import type { RateLimiter } from './rate-limit.ts';
 import { sleep } from './rate-limit.ts';
 import type { RecordIndex } from './record-index.ts';
 
-/** Upstream kept failing after the configured attempts: the task is dead-lettered. */
-export class FetchFailedError extends KomboStreamError {
-  constructor(task: FetchTask, cause: unknown) {
-    super(
-      `KS_ERR_FETCH_FAILED`,
-      `${task.mode} fetch of ${task.endpoint} for ${task.integration_id} failed: ${(cause as Error).message}`,
-      {
-        cause,
-      },
-    );
-  }
-}
-
 /** The process is stopping: the task goes back unfinished (its offset stays uncommitted). */
 export class HandBackError extends KomboStreamError {
   constructor() {
