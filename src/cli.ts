@@ -37,6 +37,15 @@ const commands: Record<string, Command> = {
       return runDemo(args, ctx.env);
     },
   },
+  status: {
+    summary:
+      'per integration and endpoint: fetches, freshness, records, errors, dead letters, drift alerts; consumer lag',
+    usage: 'kombo-stream status [--integration ID] [--json] [--config FILE]',
+    async run(args, ctx) {
+      const { runStatus } = await import('./app/status-cli.ts');
+      return runStatus(args, ctx.config);
+    },
+  },
   sync: {
     summary: 'queue a manual delta (or --full) sync of an integration',
     usage: 'kombo-stream sync <integration> [--full] [--endpoint hris/employees]... [--config FILE]',

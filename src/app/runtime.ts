@@ -14,6 +14,7 @@ import { createSerde } from '../topics/serde-factory.ts';
 import { topicSpecs } from '../topics/topology.ts';
 import { buildHttpApp, listen } from './http.ts';
 import type { Role, RoleDeps, RoleHealth, RunningRole } from './role.ts';
+import { consumerLag } from './status.ts';
 
 type Starter = (deps: RoleDeps) => Promise<RunningRole>;
 
@@ -92,6 +93,7 @@ export async function startRuntime(
               store,
               producer: adminProducer,
               extend: driftAdminRoutes({ config, store, producer: adminProducer, serde, logger }),
+              lag: () => consumerLag(config, kafka, store),
             }),
           ]
         : []),

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
+import { integrationStatus } from '../app/status.ts';
 import type { Config } from '../config/config.ts';
 import { KomboStreamError } from '../errors.ts';
 import { endpointsOfCategory } from '../planner/plan.ts';
@@ -14,6 +15,8 @@ export interface AdminDeps {
   producer: Producer;
   /** Extra routes other parts mount under /admin (drift reports and confirmations). */
   extend?: (router: Router) => void;
+  /** Consumer lag per group, when the process can see Kafka. */
+  lag?: () => Promise<Record<string, number>>;
 }
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
@@ -51,18 +54,12 @@ export function adminRouter(deps: AdminDeps): Router {
   const { store } = deps;
 
   admin.get('/integrations', async (_req, res) => {
-    const [integrations, states] = await Promise.all([store.listIntegrations(), store.endpointStates()]);
-    res.json({
-      integrations: integrations.map((i) => ({
-        ...i,
-        endpoints: states.filter((s) => s.integration_id === i.integration_id).map(({ integration_id: _, ...s }) => s),
-      })),
-    });
+    res.json({ integrations: await integrationStatus(store), ...(deps.lag ? { lag: await deps.lag() } : {}) });
   });
   admin.get('/integrations/:id', async (req, res) => {
-    const i = await store.getIntegration(req.params.id as string);
+    const [i] = await integrationStatus(store, req.params.id as string);
     if (!i) throw new UnknownIntegrationError(req.params.id as string);
-    res.json({ ...i, endpoints: await store.endpointStates(i.integration_id) });
+    res.json(i);
   });
   admin.post('/integrations/:id/sync', async (req, res) => {
     const body = syncBody.parse(req.body ?? {});

@@ -144,4 +144,11 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    id: 'status-001-endpoint-counters',
+    sql: `
+      ALTER TABLE {{schema}}.endpoint_state ADD COLUMN last_delta_finished_at timestamptz;
+      ALTER TABLE {{schema}}.endpoint_state ADD COLUMN dead_letters integer NOT NULL DEFAULT 0;
+    `,
+  },
 ];

@@ -19,7 +19,9 @@ export interface EndpointStateRow {
   last_fetch_finished_at: Date | null;
   last_full_finished_at: Date | null;
   last_full_started_at: Date | null;
+  last_delta_finished_at: Date | null;
   watermark_set_at: Date | null;
+  dead_letters: number;
   status: 'idle' | 'running' | 'ok' | 'retrying' | 'failed';
   last_error: string | null;
   last_error_code: string | null;
@@ -146,6 +148,7 @@ export class StateStore {
          watermark = CASE WHEN watermark_set_at > $3 THEN watermark ELSE GREATEST(COALESCE(watermark, $3), $3) END,
          last_fetch_finished_at = now(),
          last_full_finished_at = CASE WHEN $4 THEN now() ELSE last_full_finished_at END,
+         last_delta_finished_at = CASE WHEN $4 THEN last_delta_finished_at ELSE now() END,
          status = 'ok', last_error = NULL, last_error_code = NULL, consecutive_failures = 0, updated_at = now()
        WHERE integration_id = $1 AND endpoint = $2`,
       [integrationId, endpoint, startedAt, full],
@@ -162,7 +165,8 @@ export class StateStore {
       `INSERT INTO ${this.schema}.endpoint_state (integration_id, endpoint, status, last_error, last_error_code, consecutive_failures)
        VALUES ($1, $2, $3, $4, $5, 1)
        ON CONFLICT (integration_id, endpoint) DO UPDATE SET status = $3, last_error = $4, last_error_code = $5,
-         consecutive_failures = endpoint_state.consecutive_failures + 1, updated_at = now()`,
+         consecutive_failures = endpoint_state.consecutive_failures + 1,
+         dead_letters = endpoint_state.dead_letters + CASE WHEN $3 = 'failed' THEN 1 ELSE 0 END, updated_at = now()`,
       [integrationId, endpoint, final ? 'failed' : 'retrying', err.message.slice(0, 2_000), err.code],
     );
   }

@@ -166,6 +166,15 @@ describe('status API', () => {
         expect(e.last_error_code).toBe('KS_ERR_KOMBO_SERVER');
         expect(e.last_error).toMatch(/Kombo answered 5\d\d/);
       }
+      expect(list.lag).toEqual(expect.objectContaining({ [`kombo-stream.${c2.prefix}.sink`]: expect.any(Number) }));
+      const goodEndpoints = list.integrations.find((i: any) => i.integration_id === good).endpoints;
+      expect(goodEndpoints.find((e: any) => e.endpoint === 'hris/employees')).toMatchObject({
+        records: 10,
+        dead_letters: 0,
+        status: 'ok',
+      });
+      expect(goodEndpoints[0].watermark_age_s).toEqual(expect.any(Number));
+      expect(badEndpoints.every((e: any) => e.dead_letters >= 1)).toBe(true);
       const health = await request(`${runtime.url}/healthz`);
       expect(health.statusCode).toBe(200);
       await health.body.dump();

@@ -13,7 +13,7 @@ describe('kombo-stream CLI', () => {
     } finally {
       spy.mockRestore();
     }
-    for (const c of ['start', 'demo', 'sync', 'drift', 'sim', 'stack'])
+    for (const c of ['start', 'demo', 'status', 'sync', 'drift', 'sim', 'stack'])
       expect(out.join('')).toMatch(new RegExp(`\\n  ${c}\\s`));
   });
   it('refuses unknown commands and bad roles with a clear message', async () => {

@@ -1,0 +1,122 @@
+import type { Config } from '../config/config.ts';
+import type { StateStore } from '../state/store.ts';
+import type { KafkaClient } from '../topics/kafka.ts';
+import { groupId } from '../topics/names.ts';
+import { topicSpecs } from '../topics/topology.ts';
+
+export interface EndpointStatus {
+  endpoint: string;
+  status: string;
+  watermark: Date | null;
+  /** Seconds since the watermark: how stale the mirror may be for this endpoint. */
+  watermark_age_s: number | null;
+  last_delta_finished_at: Date | null;
+  last_full_finished_at: Date | null;
+  records: number;
+  deleted_records: number;
+  last_error: string | null;
+  last_error_code: string | null;
+  dead_letters: number;
+  drift_alert: { vanished: number; total: number; raised_at: Date } | null;
+}
+
+export interface IntegrationStatus {
+  integration_id: string;
+  tool: string | null;
+  category: string | null;
+  paused: boolean;
+  deleted_at: Date | null;
+  webhooks_seen_at: Date | null;
+  endpoints: EndpointStatus[];
+}
+
+/** Per integration and endpoint: fetches, freshness, record counts, errors, dead letters, drift alerts. */
+export async function integrationStatus(store: StateStore, integrationId?: string): Promise<IntegrationStatus[]> {
+  const s = store.schema;
+  const args = integrationId === undefined ? [] : [integrationId];
+  const where = integrationId === undefined ? '' : 'WHERE integration_id = $1';
+  const [integrations, states, counts, alerts] = await Promise.all([
+    store.pool.query(`SELECT * FROM ${s}.integrations ${where} ORDER BY integration_id`, args),
+    store.pool.query(`SELECT * FROM ${s}.endpoint_state ${where}`, args),
+    store.pool.query(
+      `SELECT integration_id, endpoint, count(*) FILTER (WHERE NOT deleted)::int AS live, count(*) FILTER (WHERE deleted)::int AS deleted
+       FROM ${s}.record_index ${where} GROUP BY 1, 2`,
+      args,
+    ),
+    store.pool.query(`SELECT * FROM ${s}.drift_alerts ${where ? `${where} AND` : 'WHERE'} status = 'open'`, args),
+  ]);
+  const key = (r: { integration_id: string; endpoint: string }) => `${r.integration_id}\u0000${r.endpoint}`;
+  const count = new Map(counts.rows.map((r) => [key(r), r]));
+  const alert = new Map(alerts.rows.map((r) => [key(r), r]));
+  return integrations.rows.map((i) => ({
+    integration_id: i.integration_id,
+    tool: i.tool,
+    category: i.category,
+    paused: i.paused,
+    deleted_at: i.deleted_at,
+    webhooks_seen_at: i.webhooks_seen_at,
+    endpoints: states.rows
+      .filter((e) => e.integration_id === i.integration_id)
+      .sort((a, b) => a.endpoint.localeCompare(b.endpoint))
+      .map((e) => {
+        const c = count.get(key(e));
+        const a = alert.get(key(e));
+        return {
+          endpoint: e.endpoint,
+          status: e.status,
+          watermark: e.watermark,
+          watermark_age_s: e.watermark ? Math.round((Date.now() - e.watermark.getTime()) / 1000) : null,
+          last_delta_finished_at: e.last_delta_finished_at,
+          last_full_finished_at: e.last_full_finished_at,
+          records: c?.live ?? 0,
+          deleted_records: c?.deleted ?? 0,
+          last_error: e.last_error,
+          last_error_code: e.last_error_code,
+          dead_letters: e.dead_letters,
+          drift_alert: a ? { vanished: Number(a.vanished), total: Number(a.total), raised_at: a.raised_at } : null,
+        };
+      }),
+  }));
+}
+
+/**
+ * Consumer lag per group: records the planner, the fetcher and the sink have yet to process. The
+ * sink's own position is the offset stored with its rows (what Kafka holds trails it).
+ */
+export async function consumerLag(
+  config: Config,
+  kafka: KafkaClient,
+  store: StateStore,
+): Promise<Record<string, number>> {
+  const prefix = config.kafka.topicPrefix;
+  const t = topicSpecs(config);
+  const behind = async (group: string, topics: string[]) => {
+    const committed = await kafka.groupOffsets(group, topics);
+    let lag = 0n;
+    for (const topic of topics) {
+      for (const [p, end] of await kafka.endOffsets(topic)) {
+        const at = committed.get(`${topic}:${p}`) ?? -1n;
+        lag += end - (at < 0n ? 0n : at);
+      }
+    }
+    return Number(lag);
+  };
+  const sinkPositions = new Map(
+    (
+      await store.pool.query(
+        `SELECT topic, partition, next_offset FROM ${store.schema}.sink_offsets WHERE group_id = $1`,
+        [groupId(prefix, 'sink')],
+      )
+    ).rows.map((r) => [`${r.topic}:${r.partition}`, BigInt(r.next_offset)]),
+  );
+  let sinkLag = 0n;
+  for (const spec of t.records.values()) {
+    for (const [p, end] of await kafka.endOffsets(spec.name).catch(() => new Map<number, bigint>()))
+      sinkLag += end - (sinkPositions.get(`${spec.name}:${p}`) ?? 0n);
+  }
+  return {
+    [groupId(prefix, 'planner')]: await behind(groupId(prefix, 'planner'), [t.events.name]).catch(() => -1),
+    [groupId(prefix, 'fetcher')]: await behind(groupId(prefix, 'fetcher'), [t.tasks.name]).catch(() => -1),
+    [groupId(prefix, 'sink')]: Number(sinkLag),
+  };
+}
