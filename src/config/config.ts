@@ -37,6 +37,8 @@ export interface Config {
     readonly overlapMs: number;
     readonly pageSize: number;
     readonly maxPagesPerTurn: number;
+    /** Bulk reads pause while the sink is more records behind than this (0: never). */
+    readonly maxSinkLag: number;
     readonly timeoutMs: number;
     readonly retry: {
       readonly maxAttempts: number;
@@ -132,6 +134,7 @@ export function loadConfig(opts: { env: NodeJS.ProcessEnv; file?: string; defaul
       overlapMs: s.FETCH_OVERLAP,
       pageSize: s.FETCH_PAGE_SIZE,
       maxPagesPerTurn: s.FETCH_MAX_PAGES_PER_TURN,
+      maxSinkLag: s.FETCH_MAX_SINK_LAG,
       timeoutMs: s.FETCH_TIMEOUT,
       retry: Object.freeze({
         maxAttempts: s.FETCH_MAX_ATTEMPTS,

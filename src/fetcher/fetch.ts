@@ -59,6 +59,8 @@ export interface FetchContext {
   onFullFetchComplete?: (run: FetchRun) => Promise<void>;
   /** Called after each page (progress displays). */
   onPage?: (run: FetchRun) => void;
+  /** Awaited before each page of a bulk read (full fetch or first fetch): backpressure. */
+  beforeBulkPage?: () => Promise<void>;
   isStopping: () => boolean;
 }
 
@@ -243,7 +245,11 @@ export async function executeFetch(ctx: FetchContext, task: FetchTask): Promise<
   let turnPages = 0;
   await saveRun(ctx, run, 'running');
   try {
+    // Bulk reads (full fetches, first fetches) wait while the sink is far behind: a backfill must not
+    // bury the deltas of other integrations under a backlog the sink needs minutes to drain.
+    const bulk = run.mode === 'full' || !updatedAfter;
     for (;;) {
+      if (bulk) await ctx.beforeBulkPage?.();
       const page = await readPage(ctx, run, updatedAfter);
       const records = page.results.map((r) => scrub(r, exclude));
       const known = await ctx.index.lookup(

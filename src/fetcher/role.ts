@@ -11,6 +11,7 @@ import { executeFetch, HandBackError } from './fetch.ts';
 import { withIntegrationLock } from './lock.ts';
 import { executePurge } from './purge.ts';
 import { type QueuedTask, type RunResult, TaskRunner } from './runner.ts';
+import { SinkLagWatch } from './sink-lag.ts';
 
 export interface FetcherOptions {
   maxWaitTimeInMs?: number;
@@ -34,6 +35,8 @@ export async function startFetcher(deps: RoleDeps, opts: FetcherOptions = {}): P
   });
   let stopping = false;
   const { ctx, close } = createFetchContext({ ...deps, logger: log }, producer, { isStopping: () => stopping });
+  const sinkLag = new SinkLagWatch(config, deps.kafka, ctx.store);
+  ctx.beforeBulkPage = () => sinkLag.waitBelow(config.fetcher.maxSinkLag, () => stopping);
   const store = ctx.store;
 
   const deadLetter = async (
@@ -120,7 +123,9 @@ export async function startFetcher(deps: RoleDeps, opts: FetcherOptions = {}): P
     log.error({ err, restarting }, 'fetcher consumer crashed');
     if (!restarting) state = 'failed';
   });
-  const maxQueued = Math.max(100, config.fetcher.concurrency * 50);
+  // Tasks are small; holding many lets the scheduler put a new delta ahead of a long backlog of
+  // full fetches, which would otherwise wait in Kafka behind them.
+  const maxQueued = 20_000;
   let paused = false;
   await consumer.run({
     topics: [topics.tasks.name],
@@ -172,6 +177,7 @@ export async function startFetcher(deps: RoleDeps, opts: FetcherOptions = {}): P
       await runner.stop();
       clearInterval(committer);
       await commit().catch((err) => log.warn({ err }, 'final offset commit failed'));
+      sinkLag.stop();
       await consumer.close();
       await producer.close();
       await close();
