@@ -48,6 +48,8 @@ const head = [
   'vs baseline',
   'limit',
   'vs limit',
+  'peer',
+  'vs peer',
   'goal',
   'met',
   'peak RSS MiB',
@@ -60,6 +62,10 @@ const body = rows.map((r) => [
   ratio(r.ours, r.baseline?.value),
   r.limit ? `${fmt(r.limit.value)} ${r.limit.name}` : '',
   ratio(r.ours, r.limit?.value),
+  r.peer
+    ? `${fmt(r.peer.value)} ${r.peer.name}${r.peer.peakRssMiB === undefined ? '' : ` (peak RSS ${fmt(r.peer.peakRssMiB)} MiB)`}`
+    : '',
+  ratio(r.ours, r.peer?.value),
   r.goal ?? '',
   r.goalMet === undefined ? '' : r.goalMet ? 'yes' : 'NO',
   r.peakRssMiB === undefined ? '' : fmt(r.peakRssMiB),

@@ -18,6 +18,7 @@ import { recordTopic } from '../src/topics/names.ts';
 import { encodeKeyJson, recordHeaders } from '../src/topics/records.ts';
 import { valueSchema } from '../src/topics/schemas.ts';
 import { jsonSerde } from '../src/topics/serde.ts';
+import { runConnectPeer } from './connect-peer.ts';
 import type { BenchModule, BenchRow } from './types.ts';
 import { rssSampler } from './util.ts';
 
@@ -179,6 +180,18 @@ const bench: BenchModule = {
       // Measured from the first commit, so consumer-group join time is not counted against the rate.
       const ours = ((N - f.n) / (lastT - f.t)) * 1000;
 
+      env.log('sink: peer (Kafka Connect + Debezium JDBC sink)');
+      const peer = await runConnectPeer({
+        brokers: env.brokers,
+        databaseUrl: env.databaseUrl,
+        pool,
+        topic,
+        schema: `${id}_connect`,
+        layout,
+        rows: N,
+        log: env.log,
+      });
+
       env.log('sink: baseline (row by row)');
       await ensureTable(pool, `${id}_rbr`, layout);
       const t1 = performance.now();
@@ -200,13 +213,18 @@ const bench: BenchModule = {
           ours,
           baseline: { name: `row-by-row INSERT ON CONFLICT (${SAMPLE} rows)`, value: baseline },
           limit: { name: 'raw COPY, empty table', value: limit },
+          peer: {
+            name: 'Kafka Connect 4.2 + Debezium JDBC sink 3.5 (scalar columns only)',
+            value: peer.rowsPerSecond,
+            ...(peer.peakRssMiB === undefined ? {} : { peakRssMiB: peer.peakRssMiB }),
+          },
           goal: '>= 0.5x limit, >= 10x baseline',
           goalMet: ours >= 0.5 * limit && ours >= 10 * baseline,
           peakRssMiB: peak,
         },
       ];
     } finally {
-      for (const s of [id, `${id}_state`, `${id}_rbr`, `${id}_copy`])
+      for (const s of [id, `${id}_state`, `${id}_rbr`, `${id}_copy`, `${id}_connect`])
         await pool.query(`DROP SCHEMA IF EXISTS ${quoteIdent(s)} CASCADE`);
       await kafka.deleteTopics([recordTopic(id, 'hris/employees')]).catch(() => {});
       await kafka.close();

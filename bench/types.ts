@@ -10,6 +10,8 @@ export interface BenchRow {
   ours: number;
   baseline?: { name: string; value: number };
   limit?: { name: string; value: number };
+  /** The same job done by a tool users would otherwise pick, with its own peak RSS. */
+  peer?: { name: string; value: number; peakRssMiB?: number };
   /** A goal stated as a ratio against baseline or limit, e.g. ">= 0.5 x limit". */
   goal?: string;
   goalMet?: boolean;

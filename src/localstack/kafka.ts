@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { LocalStackError } from '../errors.ts';
+import { mavenClasspath } from './download.ts';
 import { withDirLock } from './lock.ts';
 import { infraDir, projectRoot } from './paths.ts';
 import { freePort, portAccepts, runToCompletion, type ServiceProcess, startService, waitUntil } from './process.ts';
@@ -19,20 +20,8 @@ export async function ensureKafkaJars(log: (msg: string) => void = () => {}): Pr
   await withDirLock(`${kafkaHome}.lock`, async () => {
     if (existsSync(completeMarker)) return;
     log(`fetching Apache Kafka ${KAFKA_VERSION} jars from Maven Central (first run only)`);
-    const staging = `${libsDir}.partial`;
-    await rm(staging, { recursive: true, force: true });
-    await runToCompletion('mvn', [
-      '-B',
-      '-q',
-      '-f',
-      path.join(projectRoot, 'infra', 'kafka', 'pom.xml'),
-      'dependency:copy-dependencies',
-      '-DincludeScope=runtime',
-      `-DoutputDirectory=${staging}`,
-    ]);
-    await writeFile(path.join(staging, '.complete'), new Date().toISOString());
-    await rm(libsDir, { recursive: true, force: true });
-    await rename(staging, libsDir);
+    await mavenClasspath(path.join(projectRoot, 'infra', 'kafka', 'pom.xml'), libsDir);
+    await writeFile(completeMarker, new Date().toISOString());
   });
   return libsDir;
 }

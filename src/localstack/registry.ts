@@ -1,13 +1,11 @@
-import { createHash } from 'node:crypto';
-import { createWriteStream, existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { LocalStackError } from '../errors.ts';
+import { fetchVerifiedArchive, MAVEN_CENTRAL } from './download.ts';
 import { withDirLock } from './lock.ts';
 import { infraDir } from './paths.ts';
-import { freePort, runToCompletion, type ServiceProcess, startService, waitUntil } from './process.ts';
+import { freePort, type ServiceProcess, startService, waitUntil } from './process.ts';
 
 /**
  * Apicurio Registry, for its Confluent-compatible API. 3.0.9 is pinned: it runs on Java 17, and it
@@ -18,7 +16,6 @@ import { freePort, runToCompletion, type ServiceProcess, startService, waitUntil
  */
 export const APICURIO_VERSION = '3.0.9';
 const APICURIO_SHA1 = '4deac01752711c32da5662e7b778b61c5e904746';
-const MAVEN_CENTRAL = 'https://repo1.maven.org/maven2';
 const apicurioHome = path.join(infraDir, `apicurio-${APICURIO_VERSION}`);
 const runnerJar = path.join(apicurioHome, `apicurio-registry-app-${APICURIO_VERSION}-runner.jar`);
 
@@ -26,26 +23,13 @@ export async function ensureApicurio(log: (msg: string) => void = () => {}): Pro
   if (existsSync(runnerJar)) return runnerJar;
   await withDirLock(`${apicurioHome}.lock`, async () => {
     if (existsSync(runnerJar)) return;
-    const file = `apicurio-registry-app-${APICURIO_VERSION}-all.tar.gz`;
-    const url = `${MAVEN_CENTRAL}/io/apicurio/apicurio-registry-app/${APICURIO_VERSION}/${file}`;
     log(`fetching Apicurio Registry ${APICURIO_VERSION} from Maven Central (first run only)`);
-    const downloads = path.join(infraDir, 'downloads');
-    await mkdir(downloads, { recursive: true });
-    const archive = path.join(downloads, file);
-    const res = await fetch(url);
-    if (!res.ok || !res.body) throw new LocalStackError(`GET ${url} answered ${res.status}`, { retriable: true });
-    await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), createWriteStream(archive));
-    const sha1 = createHash('sha1')
-      .update(await readFile(archive))
-      .digest('hex');
-    if (sha1 !== APICURIO_SHA1) throw new LocalStackError(`${file}: SHA-1 ${sha1}, expected ${APICURIO_SHA1}`);
-    const staging = `${apicurioHome}.partial`;
-    await rm(staging, { recursive: true, force: true });
-    await mkdir(staging, { recursive: true });
-    await runToCompletion('tar', ['-xzf', archive, '-C', staging]);
-    await rm(apicurioHome, { recursive: true, force: true });
-    await rename(staging, apicurioHome);
-    await rm(archive, { force: true });
+    const file = `apicurio-registry-app-${APICURIO_VERSION}-all.tar.gz`;
+    await fetchVerifiedArchive(
+      `${MAVEN_CENTRAL}/io/apicurio/apicurio-registry-app/${APICURIO_VERSION}/${file}`,
+      APICURIO_SHA1,
+      apicurioHome,
+    );
   });
   return runnerJar;
 }
