@@ -202,8 +202,7 @@ export async function runConnectPeer(opts: {
 
     const count = async () =>
       Number(
-        (await opts.pool.query(`SELECT count(*) AS n FROM ${quoteIdent(opts.schema)}.${quoteIdent(table)}`)).rows[0]
-          .n,
+        (await opts.pool.query(`SELECT count(*) AS n FROM ${quoteIdent(opts.schema)}.${quoteIdent(table)}`)).rows[0].n,
       );
     let first: { t: number; n: number } | undefined;
     const deadline = Date.now() + 30 * 60_000;

@@ -64,7 +64,10 @@ const bench: BenchModule = {
       );
       for (let t = Date.now(); Date.now() - t < 60_000; ) {
         const ok = await request(`http://127.0.0.1:${port}/healthz`).then(
-          (r) => (r.body.dump(), r.statusCode === 200),
+          async (r) => {
+            await r.body.dump();
+            return r.statusCode === 200;
+          },
           () => false,
         );
         if (ok) break;

@@ -135,7 +135,7 @@ export class KomboClient {
     }
     return {
       results: data.results as Record<string, unknown>[],
-      next: data.next && data.next.trim() ? data.next : null,
+      next: data.next?.trim() ? data.next : null,
       rateLimit,
     };
   }

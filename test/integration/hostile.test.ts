@@ -151,7 +151,7 @@ function hostile(i: number): {
         want: 401,
       };
     default: {
-      const b = '{"id": "deep", "type": "data-changed", "data": ' + '['.repeat(3000) + ']'.repeat(3000) + '}';
+      const b = `{"id": "deep", "type": "data-changed", "data": ${'['.repeat(3000)}${']'.repeat(3000)}}`;
       return {
         method: 'POST',
         path: '/webhooks/kombo',
