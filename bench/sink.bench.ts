@@ -1,26 +1,19 @@
-import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import pg from 'pg';
+import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { loadConfig } from '../src/config/config.ts';
-import { createLogger } from '../src/observability/log.ts';
-import { createMetricsRegistry } from '../src/observability/metrics.ts';
 import { SimulatorCore } from '../src/sim/simulator.ts';
 import { type TableLayout, tableLayout } from '../src/sink/layout.ts';
 import { startSink } from '../src/sink/role.ts';
 import { ensureTable } from '../src/sink/tables.ts';
-import { migrate, quoteIdent } from '../src/state/migrate.ts';
-import { STATE_MIGRATIONS } from '../src/state/migrations.ts';
+import { quoteIdent } from '../src/state/migrate.ts';
 import { contentHash } from '../src/topics/content-hash.ts';
-import { KafkaClient } from '../src/topics/kafka.ts';
 import { recordTopic } from '../src/topics/names.ts';
 import { encodeKeyJson, recordHeaders } from '../src/topics/records.ts';
 import { valueSchema } from '../src/topics/schemas.ts';
-import { jsonSerde } from '../src/topics/serde.ts';
 import { runConnectPeer } from './connect-peer.ts';
 import type { BenchModule, BenchRow } from './types.ts';
-import { rssSampler } from './util.ts';
+import { benchContext, rssSampler } from './util.ts';
 
 /** Employee records as Kombo returns them: one simulated integration rendered under several ids. */
 export function employeeRecords(n: number): { integration: string; record: Record<string, unknown> }[] {
@@ -101,22 +94,8 @@ const bench: BenchModule = {
   async run(env): Promise<BenchRow[]> {
     const N = env.quick ? 20_000 : 200_000;
     const SAMPLE = env.quick ? 1_000 : 5_000;
-    const id = `bench_sink_${randomBytes(3).toString('hex')}`;
-    const pool = new pg.Pool({ connectionString: env.databaseUrl, max: 8 });
-    const kafka = new KafkaClient({ brokers: env.brokers, clientId: id });
-    const config = loadConfig({
-      env: {},
-      defaults: {
-        KAFKA_BROKERS: env.brokers.join(','),
-        DATABASE_URL: env.databaseUrl,
-        TOPIC_PREFIX: id,
-        PG_SCHEMA: id,
-        STATE_SCHEMA: `${id}_state`,
-        KOMBO_ENDPOINTS: 'hris/employees',
-        KAFKA_PARTITIONS: 6,
-        LOG_LEVEL: 'warn',
-      },
-    });
+    const b = await benchContext(env, 'sink', { KOMBO_ENDPOINTS: 'hris/employees' });
+    const { id, pool, kafka } = b;
     const layout = tableLayout('hris/employees', valueSchema('hris/employees'));
     try {
       env.log(`sink: generating ${N} employee records`);
@@ -145,7 +124,6 @@ const bench: BenchModule = {
       await producer.close();
 
       // Ours: the sink role, from the topic into an empty table.
-      await migrate(pool, config.postgres.stateSchema, STATE_MIGRATIONS);
       env.log('sink: ours');
       const rss = rssSampler();
       let written = 0;
@@ -153,26 +131,16 @@ const bench: BenchModule = {
       let lastT = 0;
       const seen = new Map<number, bigint>();
       const done = new Promise<void>((resolve) => {
-        void startSink(
-          {
-            config,
-            logger: createLogger({ level: 'warn' }),
-            metrics: createMetricsRegistry({ defaultMetrics: false }),
-            kafka,
-            pool,
-            serde: jsonSerde,
+        void startSink(b.deps, {
+          maxWaitTimeInMs: 100,
+          afterDbCommit: async (batch) => {
+            seen.set(batch.partition, batch.lastOffset + 1n);
+            written = Number([...seen.values()].reduce((a, x) => a + x, 0n));
+            lastT = performance.now();
+            first ??= { t: lastT, n: written };
+            if (written >= N) resolve();
           },
-          {
-            maxWaitTimeInMs: 100,
-            afterDbCommit: async (b) => {
-              seen.set(b.partition, b.lastOffset + 1n);
-              written = Number([...seen.values()].reduce((a, x) => a + x, 0n));
-              lastT = performance.now();
-              first ??= { t: lastT, n: written };
-              if (written >= N) resolve();
-            },
-          },
-        ).then((sink) => done.then(() => sink.stop()));
+        }).then((sink) => done.then(() => sink.stop()));
       });
       await done;
       const peak = rss.stop();
@@ -224,11 +192,9 @@ const bench: BenchModule = {
         },
       ];
     } finally {
-      for (const s of [id, `${id}_state`, `${id}_rbr`, `${id}_copy`, `${id}_connect`])
+      for (const s of [`${id}_rbr`, `${id}_copy`, `${id}_connect`])
         await pool.query(`DROP SCHEMA IF EXISTS ${quoteIdent(s)} CASCADE`);
-      await kafka.deleteTopics([recordTopic(id, 'hris/employees')]).catch(() => {});
-      await kafka.close();
-      await pool.end();
+      await b.close();
     }
   },
 };

@@ -132,17 +132,27 @@ export async function startFetcher(deps: RoleDeps, opts: FetcherOptions = {}): P
     autoCommit: false,
     onAssign: (assignment) => runner.retainPartitions(new Set(assignment[topics.tasks.name] ?? [])),
     eachBatch: async (batch) => {
+      const tasks: { offset: bigint; task: FetchTask }[] = [];
       for (const r of batch.records) {
         const offset = BigInt(r.offset);
-        let task: FetchTask;
         try {
-          task = taskSchema.parse(JSON.parse(r.value?.toString() ?? ''));
+          tasks.push({ offset, task: taskSchema.parse(JSON.parse(r.value?.toString() ?? '')) });
         } catch (err) {
           await deadLetter(r, { code: 'KS_ERR_BAD_TASK', message: `undecodable task: ${(err as Error).message}` });
           runner.complete(batch.partition, offset);
-          continue;
         }
-        runner.add(batch.partition, offset, task);
+      }
+      // A delta of an endpoint that was never fetched reads everything: the scheduler treats it as
+      // bulk. Without Postgres, the mode alone decides; the fetch itself will wait for Postgres.
+      const deltas = tasks.filter((t) => t.task.mode === 'delta').map((t) => t.task);
+      const fetched = await store.withWatermark(deltas).catch((err) => {
+        log.warn({ err }, 'cannot tell which endpoints have a watermark; scheduling deltas as deltas');
+        return undefined;
+      });
+      for (const { offset, task } of tasks) {
+        const bulk =
+          task.mode !== 'delta' || (fetched !== undefined && !fetched.has(`${task.integration_id}\0${task.endpoint}`));
+        runner.add(batch.partition, offset, task, bulk);
       }
       // Backpressure: stop fetching tasks while enough are waiting here.
       if (!paused && runner.queued > maxQueued) {

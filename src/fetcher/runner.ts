@@ -6,6 +6,8 @@ export interface QueuedTask {
   offset: bigint;
   attempts: number;
   notBefore: number;
+  /** Reads everything (a full fetch, a purge, or a delta with no watermark yet): no delta slot. */
+  bulk: boolean;
 }
 
 export type RunResult = 'done' | { retryInMs: number } | 'handed-back';
@@ -16,6 +18,10 @@ export type RunResult = 'done' | { retryInMs: number } | 'handed-back';
  * others. Instead: one queue per integration, at most one running task per integration, up to
  * `concurrency` integrations at once, round-robin between them, and within an integration deltas
  * before full fetches (and their continuations), as Kombo's delta syncs pause its full syncs.
+ * A quarter of the slots (at least one, given two or more) are kept for cheap deltas: a backfill of
+ * many integrations, whose pages also wait for the sink, would otherwise hold every slot while the
+ * small integrations' changes queue behind it. A delta of an endpoint without a watermark reads
+ * everything, so it counts as bulk.
  *
  * A partition's offset is only committable up to its lowest unfinished task (a low watermark, as
  * castorm's ConfirmationWindow): a crash repeats unfinished tasks and never skips one.
@@ -27,12 +33,15 @@ export class TaskRunner {
   readonly #maxSeen = new Map<number, bigint>();
   readonly #inFlight = new Set<Promise<void>>();
   readonly #concurrency: number;
+  readonly #bulkSlots: number;
+  #runningBulk = 0;
   readonly #run: (q: QueuedTask) => Promise<RunResult>;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
 
   constructor(opts: { concurrency: number; run: (q: QueuedTask) => Promise<RunResult> }) {
     this.#concurrency = opts.concurrency;
+    this.#bulkSlots = opts.concurrency - (opts.concurrency > 1 ? Math.ceil(opts.concurrency / 4) : 0);
     this.#run = opts.run;
   }
 
@@ -46,11 +55,11 @@ export class TaskRunner {
     return this.#running.size;
   }
 
-  add(partition: number, offset: bigint, task: FetchTask): void {
+  add(partition: number, offset: bigint, task: FetchTask, bulk = task.mode !== 'delta'): void {
     if (!this.#pending.has(partition)) this.#pending.set(partition, new Set());
     this.#pending.get(partition)?.add(offset);
     if ((this.#maxSeen.get(partition) ?? -1n) < offset) this.#maxSeen.set(partition, offset);
-    this.#enqueue({ task, partition, offset, attempts: 0, notBefore: 0 });
+    this.#enqueue({ task, partition, offset, attempts: 0, notBefore: 0, bulk });
     this.#pump();
   }
 
@@ -73,9 +82,10 @@ export class TaskRunner {
   }
 
   #next(now: number): QueuedTask | undefined {
+    const bulk = this.#runningBulk < this.#bulkSlots;
     for (const [id, list] of this.#queues) {
       if (this.#running.has(id)) continue;
-      const i = list.findIndex((x) => x.notBefore <= now);
+      const i = list.findIndex((x) => x.notBefore <= now && (bulk || !x.bulk));
       if (i < 0) continue;
       const [q] = list.splice(i, 1);
       if (list.length === 0) this.#queues.delete(id);
@@ -96,10 +106,12 @@ export class TaskRunner {
       if (!q) break;
       const id = q.task.integration_id;
       this.#running.add(id);
+      if (q.bulk) this.#runningBulk++;
       const p = this.#run(q)
         .catch((): RunResult => ({ retryInMs: 5_000 }))
         .then((r) => {
           this.#running.delete(id);
+          if (q.bulk) this.#runningBulk--;
           if (r === 'done') this.complete(q.partition, q.offset);
           else if (r !== 'handed-back' && !this.#stopped)
             this.#enqueue({ ...q, attempts: q.attempts + 1, notBefore: Date.now() + r.retryInMs });

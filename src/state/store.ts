@@ -110,6 +110,19 @@ export class StateStore {
     ).rows;
   }
 
+  /** Of the given endpoints, those that have a watermark, as `integration_id + '\0' + endpoint`. */
+  async withWatermark(endpoints: readonly { integration_id: string; endpoint: string }[]): Promise<Set<string>> {
+    if (endpoints.length === 0) return new Set();
+    const r = await this.pool.query<{ integration_id: string; endpoint: string }>(
+      `SELECT s.integration_id, s.endpoint
+       FROM ${this.schema}.endpoint_state s JOIN unnest($1::text[], $2::text[]) AS e(integration_id, endpoint)
+         ON s.integration_id = e.integration_id AND s.endpoint = e.endpoint
+       WHERE s.watermark IS NOT NULL`,
+      [endpoints.map((e) => e.integration_id), endpoints.map((e) => e.endpoint)],
+    );
+    return new Set(r.rows.map((x) => `${x.integration_id}\0${x.endpoint}`));
+  }
+
   /** Sets (or clears, with null) an endpoint's watermark, e.g. to re-fetch from an earlier time. */
   async setWatermark(integrationId: string, endpoint: string, watermark: Date | null): Promise<void> {
     await this.pool.query(

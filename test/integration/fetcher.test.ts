@@ -112,6 +112,12 @@ describe('fetching into compacted topics', () => {
     const state = await store.endpointState(HRIS, 'hris/employees');
     expect(state?.status).toBe('ok');
     expect(state?.watermark?.getTime()).toBe(state?.last_fetch_started_at?.getTime());
+    // The scheduler counts a delta of a never-fetched endpoint as bulk: only fetched ones have a watermark.
+    const known = await store.withWatermark([
+      { integration_id: HRIS, endpoint: 'hris/employees' },
+      { integration_id: HRIS, endpoint: 'hris/groups' },
+    ]);
+    expect([...known]).toEqual([`${HRIS}\0hris/employees`]);
   });
 
   it('a delta emits only the changes; the overlap re-fetch and a full re-fetch emit nothing', async () => {

@@ -178,6 +178,27 @@ describe('task runner', () => {
     );
   });
 
+  it('keeps slots for deltas while a backfill of many integrations fills the others', async () => {
+    const started: string[] = [];
+    const runner = new TaskRunner({
+      concurrency: 4,
+      run: (q) => {
+        started.push(q.task.integration_id);
+        return new Promise(() => {});
+      },
+    });
+    for (let k = 0; k < 6; k++) runner.add(0, BigInt(k), task(`big-${k}`, 'full'));
+    runner.add(1, 0n, task('new-1', 'delta'), true);
+    runner.add(1, 1n, task('small-1', 'delta'));
+    runner.add(1, 2n, task('small-2', 'delta'));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(started.filter((id) => id.startsWith('big'))).toHaveLength(3);
+    // A delta that reads everything (no watermark yet) waits for a bulk slot like a full fetch.
+    expect(started).not.toContain('new-1');
+    expect(started).toContain('small-1');
+    expect(runner.running).toBe(4);
+  });
+
   it('commits only up to the lowest unfinished task, and re-queues failures', async () => {
     const seen: string[] = [];
     let fail = true;
