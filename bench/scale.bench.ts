@@ -129,7 +129,7 @@ const bench: BenchModule = {
       env.log(`scale: ${big} integrations start backfilling`);
       const t0 = performance.now();
       for (let k = 0; k < big; k++)
-        await sim.core.createIntegration({ category: k % 2 ? 'ATS' : 'HRIS', size: k % 2 ? 300 : 200 });
+        await sim.core.createIntegration({ category: k % 2 ? 'ATS' : 'HRIS', size: k % 2 ? 330 : 220 });
       const records = sim.core.integrations().reduce((n, i) => n + i.records, 0);
       const bigIds = sim.core
         .integrations()

@@ -1,7 +1,7 @@
 import { Counter } from 'prom-client';
 import type { RoleDeps, RunningRole } from '../app/role.ts';
 import { parseWebhook } from '../kombo/webhooks.ts';
-import { StateStore } from '../state/store.ts';
+import { type IntegrationUpdate, StateStore } from '../state/store.ts';
 import { groupId } from '../topics/names.ts';
 import { topicSpecs } from '../topics/topology.ts';
 import { coalesce, planEvent } from './plan.ts';
@@ -59,6 +59,7 @@ export async function startPlanner(
         ).rows.map((x) => x.event_id),
       );
       const tasks: FetchTask[] = [];
+      const updates: IntegrationUpdate[] = [];
       const fresh: { id: string; type: string; integration: string | null }[] = [];
       for (const { r, p } of parsed) {
         if (!p.ok) {
@@ -73,11 +74,12 @@ export async function startPlanner(
           continue;
         }
         const plan = planEvent(e, config.kombo.endpoints);
-        if (plan.integration) await store.applyIntegrationUpdate(plan.integration);
+        if (plan.integration) updates.push(plan.integration);
         tasks.push(...plan.tasks);
         fresh.push({ id: e.id, type: e.type, integration: plan.integration?.integration_id ?? null });
         events.inc({ type: e.type, outcome: 'planned' });
       }
+      await store.applyIntegrationUpdates(updates);
       const merged = coalesce(tasks);
       await enqueueTasks(producer, config.kafka.topicPrefix, merged);
       for (const t of merged) planned.inc({ source: 'webhook', mode: t.mode });

@@ -1,5 +1,6 @@
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../observability/log.ts';
+import { inTransaction } from '../state/pool.ts';
 import type { StateStore } from '../state/store.ts';
 import type { Producer } from '../topics/kafka.ts';
 import { nextCronAfter } from './schedule.ts';
@@ -67,10 +68,8 @@ export class Scheduler {
        ON CONFLICT DO NOTHING`,
       [config.kombo.endpoints, deltaNext, fullNext],
     );
-    const client = await store.pool.connect();
-    try {
-      await client.query('BEGIN');
-      const due = await client.query<{ integration_id: string; endpoint: string; kind: 'delta' | 'full' }>(
+    const due = await inTransaction(store.pool, async (client) => {
+      const found = await client.query<{ integration_id: string; endpoint: string; kind: 'delta' | 'full' }>(
         `SELECT sc.integration_id, sc.endpoint, sc.kind FROM ${s}.schedules sc
          JOIN ${s}.integrations i USING (integration_id)
          WHERE sc.next_due_at <= $1 AND NOT i.paused AND i.deleted_at IS NULL
@@ -81,8 +80,8 @@ export class Scheduler {
          FOR UPDATE OF sc SKIP LOCKED`,
         [now, config.kombo.endpoints],
       );
-      if (due.rows.length) {
-        const tasks = due.rows.map((r) =>
+      if (found.rows.length) {
+        const tasks = found.rows.map((r) =>
           newTask({
             integration_id: r.integration_id,
             endpoint: r.endpoint as never,
@@ -100,23 +99,18 @@ export class Scheduler {
             now,
             deltaNext,
             fullNext,
-            due.rows.map((r) => r.integration_id),
-            due.rows.map((r) => r.endpoint),
-            due.rows.map((r) => r.kind),
+            found.rows.map((r) => r.integration_id),
+            found.rows.map((r) => r.endpoint),
+            found.rows.map((r) => r.kind),
           ],
         );
       }
-      await client.query('COMMIT');
-      // Deduplication only needs to outlive Kombo's retries of one webhook.
-      await store.pool.query(`DELETE FROM ${s}.planner_events WHERE planned_at < $1`, [
-        new Date(now.getTime() - 14 * 86_400_000),
-      ]);
-      return due.rows.length;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
+      return found.rows;
+    });
+    // Deduplication only needs to outlive Kombo's retries of one webhook.
+    await store.pool.query(`DELETE FROM ${s}.planner_events WHERE planned_at < $1`, [
+      new Date(now.getTime() - 14 * 86_400_000),
+    ]);
+    return due.length;
   }
 }

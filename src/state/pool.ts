@@ -13,3 +13,19 @@ export function createPool(connectionString: string, opts: { max?: number; logge
   pool.on('connect', (client) => client.on('error', warn));
   return pool;
 }
+
+/** Runs `fn` in one transaction on one pooled client: committed if it returns, rolled back if it throws. */
+export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const out = await fn(client);
+    await client.query('COMMIT');
+    return out;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { quoteIdent } from './migrate.ts';
+import { inTransaction } from './pool.ts';
 
 export interface IntegrationRow {
   integration_id: string;
@@ -30,6 +31,14 @@ export interface EndpointStateRow {
 }
 
 /** Shared reads and writes of the core state tables; parts with their own tables keep their own SQL. */
+export interface IntegrationUpdate {
+  integration_id: string;
+  tool?: string | undefined;
+  category?: string | undefined;
+  webhook?: boolean | undefined;
+  deleted?: boolean | undefined;
+}
+
 export class StateStore {
   readonly pool: pg.Pool;
   readonly schema: string;
@@ -55,30 +64,34 @@ export class StateStore {
   }
 
   /** Records what an event told us about an integration (existence, tool, webhooks, deletion). */
-  async applyIntegrationUpdate(u: {
-    integration_id: string;
-    tool?: string | undefined;
-    category?: string | undefined;
-    webhook?: boolean | undefined;
-    deleted?: boolean | undefined;
-  }): Promise<void> {
-    await this.pool.query(
-      `INSERT INTO ${this.schema}.integrations (integration_id, tool, category, webhooks_seen_at, deleted_at)
-       VALUES ($1, $2, $3, CASE WHEN $4 THEN now() END, CASE WHEN $5 THEN now() END)
-       ON CONFLICT (integration_id) DO UPDATE SET
-         tool = COALESCE(EXCLUDED.tool, integrations.tool),
-         category = COALESCE(EXCLUDED.category, integrations.category),
-         webhooks_seen_at = COALESCE(EXCLUDED.webhooks_seen_at, integrations.webhooks_seen_at),
-         deleted_at = CASE WHEN $5 THEN now() WHEN $6 THEN NULL ELSE integrations.deleted_at END`,
-      [
-        u.integration_id,
-        u.tool ?? null,
-        u.category ?? null,
-        u.webhook ?? false,
-        u.deleted ?? false,
-        u.deleted === false,
-      ],
-    );
+  async applyIntegrationUpdate(u: IntegrationUpdate): Promise<void> {
+    await this.applyIntegrationUpdates([u]);
+  }
+
+  /** Applies updates in order, in one transaction: one commit for a whole batch of webhooks. */
+  async applyIntegrationUpdates(updates: readonly IntegrationUpdate[]): Promise<void> {
+    if (updates.length === 0) return;
+    await inTransaction(this.pool, async (client) => {
+      for (const u of updates) {
+        await client.query(
+          `INSERT INTO ${this.schema}.integrations (integration_id, tool, category, webhooks_seen_at, deleted_at)
+           VALUES ($1, $2, $3, CASE WHEN $4 THEN now() END, CASE WHEN $5 THEN now() END)
+           ON CONFLICT (integration_id) DO UPDATE SET
+             tool = COALESCE(EXCLUDED.tool, integrations.tool),
+             category = COALESCE(EXCLUDED.category, integrations.category),
+             webhooks_seen_at = COALESCE(EXCLUDED.webhooks_seen_at, integrations.webhooks_seen_at),
+             deleted_at = CASE WHEN $5 THEN now() WHEN $6 THEN NULL ELSE integrations.deleted_at END`,
+          [
+            u.integration_id,
+            u.tool ?? null,
+            u.category ?? null,
+            u.webhook ?? false,
+            u.deleted ?? false,
+            u.deleted === false,
+          ],
+        );
+      }
+    });
   }
 
   async listIntegrations(): Promise<IntegrationRow[]> {
