@@ -9,7 +9,9 @@ COPY src ./src
 RUN npm run build
 
 FROM node:24-slim
-ENV NODE_ENV=production KAFKAJS_NO_PARTITIONER_WARNING=1
+# V8's heap is capped so it collects before the process outgrows a 512 MiB container (measured by
+# the scale benchmark at 1,000 integrations); raise it through NODE_OPTIONS for bigger deployments.
+ENV NODE_ENV=production KAFKAJS_NO_PARTITIONER_WARNING=1 NODE_OPTIONS=--max-old-space-size=320
 WORKDIR /app
 COPY package.json package-lock.json ./
 # Production dependencies only; the npm `node` binary and the embedded Postgres are dev-time helpers.

@@ -36,32 +36,35 @@ const bench: BenchModule = {
     const b = await benchContext(env, 'scale');
     let proc: ChildProcess | undefined;
     try {
-      proc = spawn(
-        process.execPath,
-        ['--disable-warning=TimeoutNegativeWarning', path.join(projectRoot, 'src/cli.ts'), 'start'],
-        {
-          env: {
-            ...process.env,
-            KAFKA_BROKERS: env.brokers.join(','),
-            DATABASE_URL: env.databaseUrl,
-            TOPIC_PREFIX: b.id,
-            PG_SCHEMA: b.config.postgres.sinkSchema,
-            STATE_SCHEMA: b.config.postgres.stateSchema,
-            KOMBO_API_URL: sim.url,
-            KOMBO_API_KEY: sim.apiKey,
-            KOMBO_WEBHOOK_SECRET: SECRET,
-            PORT: String(port),
-            KAFKA_PARTITIONS: '6',
-            FETCH_CONCURRENCY: '8',
-            FETCH_OVERLAP: '5s',
-            KOMBO_RATE_LIMIT: '400',
-            KOMBO_RATE_LIMIT_PER_INTEGRATION: '20',
-            LOG_LEVEL: 'warn',
-            KAFKAJS_NO_PARTITIONER_WARNING: '1',
-          },
-          stdio: 'ignore',
+      // Launched as `npm start` launches it (same Node flags, e.g. the heap cap), on this Node.
+      const start = (
+        JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as {
+          scripts: { start: string };
+        }
+      ).scripts.start.split(' ');
+      proc = spawn(process.execPath, start.slice(1), {
+        cwd: projectRoot,
+        env: {
+          ...process.env,
+          KAFKA_BROKERS: env.brokers.join(','),
+          DATABASE_URL: env.databaseUrl,
+          TOPIC_PREFIX: b.id,
+          PG_SCHEMA: b.config.postgres.sinkSchema,
+          STATE_SCHEMA: b.config.postgres.stateSchema,
+          KOMBO_API_URL: sim.url,
+          KOMBO_API_KEY: sim.apiKey,
+          KOMBO_WEBHOOK_SECRET: SECRET,
+          PORT: String(port),
+          KAFKA_PARTITIONS: '6',
+          FETCH_CONCURRENCY: '8',
+          FETCH_OVERLAP: '5s',
+          KOMBO_RATE_LIMIT: '400',
+          KOMBO_RATE_LIMIT_PER_INTEGRATION: '20',
+          LOG_LEVEL: 'warn',
+          KAFKAJS_NO_PARTITIONER_WARNING: '1',
         },
-      );
+        stdio: 'ignore',
+      });
       for (let t = Date.now(); Date.now() - t < 60_000; ) {
         const ok = await request(`http://127.0.0.1:${port}/healthz`).then(
           async (r) => {

@@ -27,7 +27,9 @@ export class DriftMetrics {
     this.records = new Counter({
       name: 'kombo_stream_drift_records_total',
       help: 'Drift corrections: reemitted (changed, found by a full fetch), deleted (vanished), healed (sink rows), blocked (by the mass-delete guard)',
-      labelNames: ['integration', 'endpoint', 'action'],
+      // Per endpoint only: an integration label would make one series per customer and endpoint.
+      // Per-integration counts are in the drift report (drift_runs).
+      labelNames: ['endpoint', 'action'],
       registers: [registry],
     });
     this.openAlerts = new Gauge({
@@ -57,7 +59,7 @@ export async function afterFullFetch(ctx: FetchContext, metrics: DriftMetrics, r
     runStartedAt: run.startedAt,
   });
   const healed = await healSink(ctx, run.integrationId, run.endpoint);
-  const labels = { integration: run.integrationId, endpoint: run.endpoint };
+  const labels = { endpoint: run.endpoint };
   metrics.records.inc({ ...labels, action: 'reemitted' }, run.emitted);
   metrics.records.inc({ ...labels, action: 'deleted' }, swept.deleted);
   metrics.records.inc({ ...labels, action: 'healed' }, healed);
