@@ -71,12 +71,15 @@ export class SimServer {
 
     const f = this.core.apiFaults;
     const rng = this.core.rng;
+    const served = this.core.faultsServed;
     if (rng.bool(f.resetRate)) {
+      served.reset++;
       req.socket.destroy();
       return;
     }
     if (rng.bool(f.slowRate)) await new Promise((r) => setTimeout(r, f.slowMs));
     if (Date.now() < f.stormUntil || rng.bool(f.rate429)) {
+      served.rateLimited++;
       res.setHeader('retry-after', String(f.retryAfterSec));
       sendError(
         res,
@@ -85,6 +88,7 @@ export class SimServer {
       return;
     }
     if (!this.#rateHeaders(res)) {
+      served.rateLimited++;
       sendError(
         res,
         new SimApiError(429, 'PLATFORM.RATE_LIMIT_EXCEEDED', 'Too many requests.', 'Rate limit exceeded.'),
@@ -93,6 +97,7 @@ export class SimServer {
     }
     const target = req.headers['x-integration-id'];
     if (rng.bool(f.error5xxRate) || (typeof target === 'string' && f.failIntegrations.includes(target))) {
+      served.serverError++;
       const status = rng.pick([500, 502, 503]);
       sendError(
         res,
@@ -104,6 +109,7 @@ export class SimServer {
       const body = await this.#api(req, url);
       const text = JSON.stringify(body);
       if (rng.bool(f.truncateRate)) {
+        served.truncated++;
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
         res.write(text.slice(0, Math.floor(text.length / 2)));
         res.socket?.destroy();

@@ -86,6 +86,8 @@ export class SimulatorCore {
   readonly integrationsById = new Map<string, SimIntegration>();
   readonly webhooks: WebhookSender;
   apiFaults: ApiFaults = { ...NO_API_FAULTS };
+  /** API faults served so far: each one is a request the client had to retry. */
+  readonly faultsServed = { reset: 0, rateLimited: 0, serverError: 0, truncated: 0 };
   syncDurationMs: number;
   commitLagMs: number;
   purgeAfterMs: number;

@@ -191,6 +191,7 @@ try {
       acknowledged: acked.length,
       acknowledgedButLost: lost.length,
     },
+    upstreamFaultsServed: sim.core.faultsServed,
     deadLetters: dead,
     unexpectedExits: crashes,
     truth: t,
