@@ -15,7 +15,7 @@ import { benchContext, rssSampler, timed } from './util.ts';
 const bench: BenchModule = {
   name: 'drift',
   async run(env) {
-    const size = env.quick ? 4_000 : 20_000;
+    const size = env.quick ? 4_000 : 20_500;
     const sim = await startSimulator({
       seed: 3,
       integrations: [{ category: 'HRIS', size }],
