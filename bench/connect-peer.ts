@@ -14,6 +14,7 @@ import { infraDir, projectRoot, runsDir } from '../src/localstack/paths.ts';
 import { freePort, startService, waitUntil } from '../src/localstack/process.ts';
 import type { TableLayout } from '../src/sink/layout.ts';
 import { quoteIdent } from '../src/state/migrate.ts';
+import { peakRssMiB } from './util.ts';
 
 /** infra/connect/pom.xml pins the worker (4.2.0); this pins the connector and its published SHA-1. */
 const CONNECT_VERSION = '4.2.0';
@@ -79,13 +80,6 @@ const keySchema = JSON.stringify({
     { field: 'id', type: 'string', optional: false },
   ],
 });
-
-/** Peak resident set of a process (VmHWM), in MiB. */
-async function peakRssMiB(pid: number): Promise<number | undefined> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
-  const kb = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
-  return kb === undefined ? undefined : Number(kb) / 1024;
-}
 
 /** The JVM under the watchdog shell that startService spawns. */
 async function childPid(pid: number): Promise<number | undefined> {
@@ -214,7 +208,7 @@ export async function runConnectPeer(opts: {
         const jvm = await childPid(worker.pid);
         return {
           rowsPerSecond: ((opts.rows - first.n) / (t - first.t)) * 1000,
-          peakRssMiB: jvm === undefined ? undefined : await peakRssMiB(jvm),
+          peakRssMiB: jvm === undefined ? undefined : peakRssMiB(jvm),
         };
       }
       const status = (await (await fetch(`${base}/connectors/pg-sink/status`)).json()) as {

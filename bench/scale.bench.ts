@@ -7,15 +7,9 @@ import { freePort } from '../src/localstack/process.ts';
 import { startSimulator } from '../src/sim/index.ts';
 import { quoteIdent } from '../src/state/migrate.ts';
 import type { BenchEnv, BenchModule } from './types.ts';
-import { benchContext, percentile } from './util.ts';
+import { benchContext, peakRssMiB, percentile } from './util.ts';
 
 const SECRET = 'whsec_scale';
-
-/** Peak resident set of another process (VmHWM), in MiB. */
-function peakRssMiB(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : Number.NaN;
-}
 
 /**
  * Scale (issue 9.5): many integrations backfilling at once while a few small ones keep changing. The
@@ -177,7 +171,7 @@ const bench: BenchModule = {
       const during = await freshness(1_000_000, () => backfilling);
       await watcher;
       const backfillS = (performance.now() - t0) / 1000;
-      const peak = peakRssMiB(proc.pid as number);
+      const peak = peakRssMiB(proc.pid as number) ?? Number.NaN;
       return [
         ...(['visible', 'fetched'] as const).flatMap((stage) =>
           [50, 99].map((p) => ({

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import type pg from 'pg';
 import type { RoleDeps } from '../src/app/role.ts';
 import { type Config, loadConfig, type RawSettings } from '../src/config/config.ts';
@@ -10,6 +11,13 @@ import { createPool } from '../src/state/pool.ts';
 import { KafkaClient } from '../src/topics/kafka.ts';
 import { jsonSerde } from '../src/topics/serde.ts';
 import type { BenchEnv } from './types.ts';
+
+/** Peak resident set (VmHWM) of another process, in MiB; undefined once it is gone. */
+export function peakRssMiB(pid: number): number | undefined {
+  const status = existsSync(`/proc/${pid}/status`) ? readFileSync(`/proc/${pid}/status`, 'utf8') : '';
+  const kb = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
+  return kb === undefined ? undefined : Number(kb) / 1024;
+}
 
 /** Samples this process's RSS until stopped; returns the peak in MiB. */
 export function rssSampler(intervalMs = 100): { stop: () => number } {

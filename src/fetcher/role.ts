@@ -187,7 +187,6 @@ export async function startFetcher(deps: RoleDeps, opts: FetcherOptions = {}): P
       await runner.stop();
       clearInterval(committer);
       await commit().catch((err) => log.warn({ err }, 'final offset commit failed'));
-      sinkLag.stop();
       await consumer.close();
       await producer.close();
       await close();

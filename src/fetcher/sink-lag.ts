@@ -14,17 +14,18 @@ const STALL_MS = 60_000;
  * no lag to respect.
  */
 export class SinkLagWatch {
-  readonly #config: Config;
+  readonly #group: string;
+  readonly #topics: readonly string[];
   readonly #kafka: KafkaClient;
   readonly #store: StateStore;
   #lag = 0;
   #at = 0;
   #position = -1n;
   #movedAt = Date.now();
-  #stopped = false;
 
   constructor(config: Config, kafka: KafkaClient, store: StateStore) {
-    this.#config = config;
+    this.#group = groupId(config.kafka.topicPrefix, 'sink');
+    this.#topics = [...topicSpecs(config).records.values()].map((t) => t.name);
     this.#kafka = kafka;
     this.#store = store;
   }
@@ -34,7 +35,7 @@ export class SinkLagWatch {
     this.#at = Date.now();
     const stored = await this.#store.pool.query<{ topic: string; partition: number; next_offset: string }>(
       `SELECT topic, partition, next_offset FROM ${this.#store.schema}.sink_offsets WHERE group_id = $1`,
-      [groupId(this.#config.kafka.topicPrefix, 'sink')],
+      [this.#group],
     );
     if (stored.rows.length === 0) return (this.#lag = 0);
     const at = new Map(stored.rows.map((r) => [`${r.topic}:${r.partition}`, BigInt(r.next_offset)]));
@@ -44,8 +45,8 @@ export class SinkLagWatch {
       this.#movedAt = Date.now();
     }
     let lag = 0n;
-    for (const spec of topicSpecs(this.#config).records.values()) {
-      for (const [p, end] of await this.#kafka.endOffsets(spec.name)) lag += end - (at.get(`${spec.name}:${p}`) ?? 0n);
+    for (const topic of this.#topics) {
+      for (const [p, end] of await this.#kafka.endOffsets(topic)) lag += end - (at.get(`${topic}:${p}`) ?? 0n);
     }
     this.#lag = Number(lag);
     return this.#lag;
@@ -58,13 +59,9 @@ export class SinkLagWatch {
    */
   async waitBelow(max: number, stopping: () => boolean): Promise<void> {
     if (max <= 0) return;
-    while (!this.#stopped && !stopping() && (await this.lag().catch(() => 0)) > max) {
+    while (!stopping() && (await this.lag().catch(() => 0)) > max) {
       if (Date.now() - this.#movedAt > STALL_MS) return;
       await sleep(500);
     }
-  }
-
-  stop(): void {
-    this.#stopped = true;
   }
 }

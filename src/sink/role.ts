@@ -1,9 +1,9 @@
-import type pg from 'pg';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { RoleDeps, RunningRole } from '../app/role.ts';
 import { errorCode } from '../errors.ts';
 import type { EndpointName } from '../kombo/endpoints.ts';
 import { quoteIdent } from '../state/migrate.ts';
+import { inTransaction } from '../state/pool.ts';
 import type { Batch, InRecord, OutRecord } from '../topics/kafka.ts';
 import { dlqTopic, groupId, recordTopic } from '../topics/names.ts';
 import { H, type RecordOp } from '../topics/records.ts';
@@ -126,65 +126,64 @@ export async function startSink(deps: RoleDeps, opts: SinkOptions = {}): Promise
     if (!endpoint || batch.records.length === 0) return;
     const end = batchSeconds.startTimer();
     const last = BigInt(batch.records.at(-1)?.offset ?? '0');
-    const client: pg.PoolClient = await deps.pool.connect();
     try {
-      await client.query('BEGIN');
-      await client.query(
-        `INSERT INTO ${stateSchema}.sink_offsets (group_id, topic, partition, next_offset) VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING`,
-        [group, batch.topic, batch.partition],
-      );
-      // The row lock serialises writers of one partition (e.g. two processes during a rebalance).
-      const next = BigInt(
-        (
-          await client.query(
-            `SELECT next_offset FROM ${stateSchema}.sink_offsets WHERE group_id = $1 AND topic = $2 AND partition = $3 FOR UPDATE`,
-            [group, batch.topic, batch.partition],
-          )
-        ).rows[0].next_offset,
-      );
-      const fresh = batch.records.filter((r) => BigInt(r.offset) >= next);
-      if (fresh.length === 0) {
-        await client.query('ROLLBACK');
-        return;
-      }
-      const poison: OutRecord[] = [];
-      const decoded: SinkRecord[] = [];
-      const origin = new Map<bigint, InRecord>();
-      for (const r of fresh) {
-        origin.set(BigInt(r.offset), r);
-        try {
-          decoded.push(await decode(endpoint, r));
-        } catch (err) {
-          poison.push(dlqRecord(r, errorCode(err), (err as Error).message));
+      const written = await inTransaction(deps.pool, async (client) => {
+        await client.query(
+          `INSERT INTO ${stateSchema}.sink_offsets (group_id, topic, partition, next_offset) VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING`,
+          [group, batch.topic, batch.partition],
+        );
+        // The row lock serialises writers of one partition (e.g. two processes during a rebalance).
+        const next = BigInt(
+          (
+            await client.query(
+              `SELECT next_offset FROM ${stateSchema}.sink_offsets WHERE group_id = $1 AND topic = $2 AND partition = $3 FOR UPDATE`,
+              [group, batch.topic, batch.partition],
+            )
+          ).rows[0].next_offset,
+        );
+        const fresh = batch.records.filter((r) => BigInt(r.offset) >= next);
+        if (fresh.length === 0) return undefined;
+        const poison: OutRecord[] = [];
+        const decoded: SinkRecord[] = [];
+        const origin = new Map<bigint, InRecord>();
+        for (const r of fresh) {
+          origin.set(BigInt(r.offset), r);
+          try {
+            decoded.push(await decode(endpoint, r));
+          } catch (err) {
+            poison.push(dlqRecord(r, errorCode(err), (err as Error).message));
+          }
         }
-      }
-      const { writer } = writers.get(endpoint) as { writer: TableWriter };
-      const actions = reduceBatch(decoded, config.sink.deleteMode);
-      const failures = await writer.applyIsolating(client, actions);
-      for (const f of failures) {
-        const r = origin.get(f.action.record.offset) as InRecord;
-        poison.push(
-          dlqRecord(
-            r,
-            (f.error as { code?: string }).code ? `PG_${(f.error as { code?: string }).code}` : 'KS_ERR_SINK_WRITE',
-            f.error.message,
-          ),
+        const { writer } = writers.get(endpoint) as { writer: TableWriter };
+        const actions = reduceBatch(decoded, config.sink.deleteMode);
+        const failures = await writer.applyIsolating(client, actions);
+        for (const f of failures) {
+          const r = origin.get(f.action.record.offset) as InRecord;
+          poison.push(
+            dlqRecord(
+              r,
+              (f.error as { code?: string }).code ? `PG_${(f.error as { code?: string }).code}` : 'KS_ERR_SINK_WRITE',
+              f.error.message,
+            ),
+          );
+        }
+        // Dead letters are acknowledged before the offset moves past them: a crash repeats, never loses.
+        if (poison.length) {
+          await producer.send(dlqTopic(config.kafka.topicPrefix), poison);
+          for (const p of poison) deadLetters.inc({ code: p.headers?.['kombo-error-code'] ?? 'unknown' });
+          log.warn(
+            { topic: batch.topic, partition: batch.partition, count: poison.length },
+            'poison records dead-lettered',
+          );
+        }
+        await client.query(
+          `UPDATE ${stateSchema}.sink_offsets SET next_offset = $4, updated_at = now() WHERE group_id = $1 AND topic = $2 AND partition = $3`,
+          [group, batch.topic, batch.partition, (last + 1n).toString()],
         );
-      }
-      // Dead letters are acknowledged before the offset moves past them: a crash repeats, never loses.
-      if (poison.length) {
-        await producer.send(dlqTopic(config.kafka.topicPrefix), poison);
-        for (const p of poison) deadLetters.inc({ code: p.headers?.['kombo-error-code'] ?? 'unknown' });
-        log.warn(
-          { topic: batch.topic, partition: batch.partition, count: poison.length },
-          'poison records dead-lettered',
-        );
-      }
-      await client.query(
-        `UPDATE ${stateSchema}.sink_offsets SET next_offset = $4, updated_at = now() WHERE group_id = $1 AND topic = $2 AND partition = $3`,
-        [group, batch.topic, batch.partition, (last + 1n).toString()],
-      );
-      await client.query('COMMIT');
+        return { actions, failures };
+      });
+      if (!written) return;
+      const { actions, failures } = written;
       const table = writers.get(endpoint)?.writer.layout.table ?? endpoint;
       const failed = new Set(failures.map((f) => f.action));
       for (const a of actions)
@@ -195,11 +194,7 @@ export async function startSink(deps: RoleDeps, opts: SinkOptions = {}): Promise
           });
       lag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(batch.highWatermark - (last + 1n)));
       await opts.afterDbCommit?.({ topic: batch.topic, partition: batch.partition, lastOffset: last });
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
     } finally {
-      client.release();
       end();
     }
   };
