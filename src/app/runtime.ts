@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { hostname } from 'node:os';
 import type { Config } from '../config/config.ts';
 import { driftAdminRoutes } from '../drift/admin.ts';
@@ -100,15 +100,30 @@ export async function startRuntime(
     ],
   });
   const server: Server = await listen(app, config.http.port, opts.host ?? '0.0.0.0');
+  let closing = false;
+  server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+    if (closing) res.shouldKeepAlive = false;
+  });
   const address = server.address();
   const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : config.http.port}`;
 
   const stopAll = async () => {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeAllConnections();
+    let t = Date.now();
+    // A keep-alive client that keeps sending (Kombo's webhook sender under load) keeps its connection
+    // busy, and server.close() would wait for it forever: answers from now on close their connection,
+    // and whatever is still open after a grace period is cut (an unanswered webhook is retried).
+    closing = true;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    const cut = setTimeout(() => server.closeAllConnections(), 2_000);
+    await closed;
+    clearTimeout(cut);
+    logger.info({ ms: Date.now() - t }, 'http server closed');
     for (const r of [...running].reverse()) {
       try {
+        t = Date.now();
         await r.stop();
+        logger.info({ role: r.role, ms: Date.now() - t }, 'role stopped');
       } catch (err) {
         logger.error({ err, role: r.role }, 'role did not stop cleanly');
       }
