@@ -6,13 +6,21 @@
 import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { signalExitCode, stopSignal } from '../src/app/signals.ts';
 import { startLocalStack } from '../src/localstack/stack.ts';
 import type { BenchModule, BenchRow } from './types.ts';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
 const env = process.env;
 const log = (m: string) => process.stderr.write(`[bench] ${m}\n`);
+// Ours: a signal stops the stack the benchmarks run on, then exits non-zero (no results).
+const signal = stopSignal();
 const stack = await startLocalStack({ label: 'bench', kafka: !env.KAFKA_BROKERS, postgres: !env.DATABASE_URL, log });
+void signal.received.then(async (s) => {
+  log(`${s}: stopping`);
+  await stack.stop();
+  process.exit(signalExitCode(s));
+});
 const brokers = (env.KAFKA_BROKERS ?? stack.kafka?.brokers ?? '').split(',');
 const databaseUrl = env.DATABASE_URL ?? stack.postgres?.url ?? '';
 const files = (await readdir(import.meta.dirname))
@@ -35,6 +43,7 @@ try {
   }
 } finally {
   await stack.stop();
+  signal.dispose();
 }
 
 const fmt = (n: number | undefined) =>

@@ -3,6 +3,7 @@ import { KomboStreamError } from '../errors.ts';
 import { createLogger } from '../observability/log.ts';
 import { ROLES, type Role } from './role.ts';
 import { type Runtime, startRuntime } from './runtime.ts';
+import { signalExitCode, stopSignal } from './signals.ts';
 
 export function parseRole(value: string): readonly Role[] {
   if (value === 'all') return ROLES;
@@ -25,11 +26,7 @@ export function parseRole(value: string): readonly Role[] {
 export async function runStart(config: Config, opts: { role: string; shutdownTimeoutMs?: number }): Promise<number> {
   const roles = parseRole(opts.role);
   const logger = createLogger({ level: config.logLevel });
-  let signalled: NodeJS.Signals | undefined;
-  const signal = new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve((signalled = 'SIGTERM')));
-    process.once('SIGINT', () => resolve((signalled = 'SIGINT')));
-  });
+  const stop = stopSignal();
   // Kafka or Postgres may be down (restarting, failing over) when we start: keep trying, as a Connect
   // worker does, rather than exit. Only our own refusals (bad config, bad usage) end the process.
   let runtime: Runtime | undefined;
@@ -40,19 +37,17 @@ export async function runStart(config: Config, opts: { role: string; shutdownTim
       if (err instanceof KomboStreamError && !err.retriable) throw err;
       const delay = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6));
       logger.warn({ err: { message: (err as Error).message }, attempt, delayMs: delay }, 'start failed; retrying');
-      await Promise.race([signal, new Promise((r) => setTimeout(r, delay))]);
-      if (signalled) return 0;
+      await Promise.race([stop.received, new Promise((r) => setTimeout(r, delay))]);
+      if (stop.signal) return 0;
     }
   }
   logger.info({ roles, url: runtime.url }, 'kombo-stream started');
-  await signal;
-  logger.info({ signal: signalled }, 'shutting down; a second signal exits at once');
-  const again = () => {
+  await stop.received;
+  logger.info({ signal: stop.signal }, 'shutting down; a second signal exits at once');
+  stop.onRepeat((s) => {
     logger.warn('second signal: exiting now');
-    process.exit(130);
-  };
-  process.once('SIGTERM', again);
-  process.once('SIGINT', again);
+    process.exit(signalExitCode(s));
+  });
   const timeout = setTimeout(() => {
     logger.error('shutdown took too long; exiting');
     process.exit(1);

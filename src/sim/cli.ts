@@ -1,5 +1,5 @@
-import { once } from 'node:events';
 import { parseArgs } from 'node:util';
+import { stopSignal } from '../app/signals.ts';
 import { startSimulator } from './index.ts';
 import type { IntegrationSpec } from './simulator.ts';
 
@@ -61,7 +61,7 @@ export async function runSim(args: string[]): Promise<number> {
     `truth: GET ${sim.rootUrl}/sim/truth/<integration>/<category>/<endpoint> (Bearer key); faults: PUT ${sim.rootUrl}/sim/faults`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
-  await Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')]);
+  await stopSignal().received;
   await sim.stop();
   return 0;
 }

@@ -97,6 +97,7 @@ export class SimulatorCore {
   #syncing = new Map<string, Promise<SyncResult>>();
   #live: NodeJS.Timeout | undefined;
   #counter = 0;
+  readonly #holds = new Set<Hold>();
 
   constructor(opts: SimulatorOptions) {
     this.seed = opts.seed ?? 42;
@@ -314,4 +315,52 @@ export class SimulatorCore {
     this.apiFaults = { ...NO_API_FAULTS };
     this.webhooks.faults = { ...NO_WEBHOOK_FAULTS };
   }
+
+  /**
+   * Holds every list request of an integration (optionally of one endpoint; after letting `after`
+   * requests pass) until released: tests use it to force an interleaving (a delta between two turns
+   * of a full fetch) without relying on timing.
+   */
+  hold(integrationId: string, endpoint?: EndpointName, opts: { after?: number } = {}): Hold {
+    let release: () => void = () => {};
+    const released = new Promise<void>((r) => (release = r));
+    const hold: Hold = {
+      integrationId,
+      ...(endpoint ? { endpoint } : {}),
+      passes: opts.after ?? 0,
+      waiting: 0,
+      released,
+      release: () => {
+        this.#holds.delete(hold);
+        release();
+      },
+    };
+    this.#holds.add(hold);
+    return hold;
+  }
+
+  /** Resolves when no hold applies to this request (called by the API before answering a list). */
+  async passHolds(integrationId: string, endpoint: EndpointName): Promise<void> {
+    for (const h of [...this.#holds]) {
+      if (h.integrationId !== integrationId || (h.endpoint && h.endpoint !== endpoint)) continue;
+      if (h.passes > 0) {
+        h.passes--;
+        continue;
+      }
+      h.waiting++;
+      await h.released;
+      h.waiting--;
+    }
+  }
+}
+
+export interface Hold {
+  readonly integrationId: string;
+  readonly endpoint?: EndpointName;
+  /** Requests still let through before the hold applies. */
+  passes: number;
+  /** Requests waiting on this hold now. */
+  waiting: number;
+  readonly released: Promise<void>;
+  release(): void;
 }

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import type { Role } from '../../src/app/role.ts';
+import { signalExitCode, stopSignal } from '../../src/app/signals.ts';
 import { infraDir, projectRoot } from '../../src/localstack/paths.ts';
 import { freePort } from '../../src/localstack/process.ts';
 import { startLocalStack } from '../../src/localstack/stack.ts';
@@ -21,7 +22,15 @@ import { KafkaClient } from '../../src/topics/kafka.ts';
 import { dlqTopic, eventsTopic } from '../../src/topics/names.ts';
 import { readTopic } from '../helpers/topics.ts';
 
-const { values } = parseArgs({ options: { small: { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: {
+    small: { type: 'boolean', default: false },
+    // Test hook: skip the chaos and report this verdict, to prove the exit status follows it.
+    'force-verdict': { type: 'string' },
+  },
+});
+const forced = values['force-verdict'];
+if (forced !== undefined && forced !== 'ok' && forced !== 'failed') throw new TypeError('--force-verdict ok|failed');
 const small = values.small;
 const INTEGRATIONS = small ? 6 : 20;
 const CHAOS_MS = small ? 45_000 : 180_000;
@@ -30,6 +39,8 @@ const PREFIX = 'chaos';
 const log = (m: string) => process.stdout.write(`[chaos ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+// Ours: a signal stops the roles, the simulator and the stack, then exits non-zero (no verdict).
+const signal = stopSignal();
 const stack = await startLocalStack({ label: 'chaos', kafka: true, postgres: true, log });
 const kafkaBroker = stack.kafka;
 const postgres = stack.postgres;
@@ -101,10 +112,27 @@ async function kill9(role: Role): Promise<void> {
 
 const roles: Role[] = ['sink', 'fetcher', 'planner', 'ingress'];
 let stopping = false;
-let ok = false;
 const pool = new pg.Pool({ connectionString: postgres.url, max: 3 });
 const kafka = new KafkaClient({ brokers: [kafkaBroker.brokers], clientId: 'chaos' });
-try {
+let cleaned: Promise<void> | undefined;
+const cleanUp = () =>
+  (cleaned ??= (async () => {
+    stopping = true;
+    for (const p of procs.values()) if (p.exitCode === null) p.kill('SIGTERM');
+    await sleep(2_000);
+    for (const p of procs.values()) if (p.exitCode === null) p.kill('SIGKILL');
+    await kafka.close().catch(() => {});
+    await pool.end().catch(() => {});
+    await sim.stop();
+    await stack.stop();
+  })());
+void signal.received.then(async (s) => {
+  log(`${s}: stopping the chaos run without a verdict`);
+  await cleanUp();
+  process.exit(signalExitCode(s));
+});
+
+const chaos = async (): Promise<boolean> => {
   for (const r of roles) await startRole(r);
   await sleep(8_000);
   log(`creating ${INTEGRATIONS} integrations; live changes on`);
@@ -177,7 +205,7 @@ try {
   const records = [...sim.core.webhooks.records.values()];
   const attempts = sim.core.webhooks.attempts;
   const dead = (await readTopic(kafka, dlqTopic(PREFIX))).length;
-  ok = diff.length === 0 && lost.length === 0 && crashes.length === 0;
+  const ok = diff.length === 0 && lost.length === 0 && crashes.length === 0;
   const report = {
     integrations: ids.length,
     records: sim.core.integrations().reduce((n, i) => n + i.records, 0),
@@ -199,14 +227,17 @@ try {
   };
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   if (!ok) log(`mismatches: ${JSON.stringify(diff.slice(0, 5))}; connector log: ${logFile}`);
+  return ok;
+};
+
+let ok = false;
+try {
+  if (forced) {
+    ok = forced === 'ok';
+    process.stdout.write(`${JSON.stringify({ forced: true, verdict: ok ? 'OK' : 'FAILED' })}\n`);
+  } else ok = await chaos();
 } finally {
-  stopping = true;
-  for (const p of procs.values()) if (p.exitCode === null) p.kill('SIGTERM');
-  await sleep(2_000);
-  for (const p of procs.values()) if (p.exitCode === null) p.kill('SIGKILL');
-  await kafka.close().catch(() => {});
-  await pool.end().catch(() => {});
-  await sim.stop();
-  await stack.stop();
+  await cleanUp();
+  signal.dispose();
 }
 process.exitCode = ok ? 0 : 1;

@@ -229,26 +229,32 @@ describe('fetching into compacted topics', () => {
   });
 
   it('a long full fetch yields; a later delta of a small integration and of the same one finish first', async () => {
+    // The full fetch's first turn (2 pages) passes, then its pages are held: it is mid-run, and stays
+    // so until released, whatever the machine's speed. Both deltas are requested meanwhile.
+    const hold = sim.core.hold(BIG, 'hris/employments', { after: 2 });
     const full = newTask({ integration_id: BIG, endpoint: 'hris/employments', mode: 'full', reason: 'big-full' });
     await enqueueTasks(producer, prefix(), [full]);
-    await new Promise((r) => setTimeout(r, 300));
+    await eventually(
+      async () => hold.waiting,
+      (n) => n > 0,
+      30_000,
+    );
     await sim.core.change(BIG, [{ op: 'update', endpoint: 'hris/employments' }]);
     await sim.core.change(HRIS, [{ op: 'update', endpoint: 'hris/employments' }]);
     const small = newTask({ integration_id: HRIS, endpoint: 'hris/employments', mode: 'delta', reason: 'small-delta' });
     const same = newTask({ integration_id: BIG, endpoint: 'hris/employments', mode: 'delta', reason: 'big-delta' });
     await enqueueTasks(producer, prefix(), [small, same]);
     const q = `SELECT mode, status, updated_at, integration_id, pages FROM ${store.schema}.fetch_runs WHERE endpoint = 'hris/employments' AND started_at >= $1 ORDER BY updated_at`;
-    const runs = await eventually(
-      () => ctx.pool.query(q, [full.requested_at]),
-      (r) => r.rows.filter((x) => x.status === 'done').length >= 3,
-      90_000,
-    );
-    const done = runs.rows.filter((x) => x.status === 'done');
-    const bigFull = done.find((x) => x.integration_id === BIG && x.mode === 'full');
-    const bigDelta = done.find((x) => x.integration_id === BIG && x.mode === 'delta');
-    const smallDelta = done.find((x) => x.integration_id === HRIS && x.mode === 'delta');
+    const done = async () => (await ctx.pool.query(q, [full.requested_at])).rows.filter((x) => x.status === 'done');
+    // Another integration is not held up by the big one's full fetch.
+    const whileHeld = await eventually(done, (rows) => rows.some((x) => x.integration_id === HRIS), 60_000);
+    expect(whileHeld.map((x) => `${x.integration_id === HRIS ? 'small' : 'big'} ${x.mode}`)).toEqual(['small delta']);
+    hold.release();
+    const rows = await eventually(done, (r) => r.length >= 3, 90_000);
+    const bigFull = rows.find((x) => x.integration_id === BIG && x.mode === 'full');
+    const bigDelta = rows.find((x) => x.integration_id === BIG && x.mode === 'delta');
     expect(bigFull.pages).toBeGreaterThan(4);
-    expect(smallDelta.updated_at.getTime()).toBeLessThan(bigFull.updated_at.getTime());
+    // The same integration's delta goes ahead of the rest of its running full fetch.
     expect(bigDelta.updated_at.getTime()).toBeLessThan(bigFull.updated_at.getTime());
     expect(await view('hris/employments', BIG)).toEqual(liveTruth(BIG, 'hris/employments'));
   });
