@@ -45,7 +45,13 @@ const bench: BenchModule = {
         for (const { name } of ENDPOINTS.filter((e) => e.category === 'hris')) {
           await executeFetch(
             ctx,
-            newTask({ integration_id: integration.id, endpoint: name, mode: 'full', reason: 'bench' }),
+            newTask({
+              integration_id: integration.id,
+              endpoint: name,
+              mode: 'full',
+              reason: 'bench',
+              requested_at: new Date(),
+            }),
           );
         }
       };

@@ -67,7 +67,13 @@ const bench: BenchModule = {
         for (const ep of hris)
           await executeFetch(
             ctx,
-            newTask({ integration_id: integration.id, endpoint: ep, mode: 'delta', reason: 'bench' }),
+            newTask({
+              integration_id: integration.id,
+              endpoint: ep,
+              mode: 'delta',
+              reason: 'bench',
+              requested_at: new Date(),
+            }),
           );
       });
       const peak = rss.stop();

@@ -32,6 +32,29 @@ export class LocalStackError extends KomboStreamError {
   }
 }
 
+/** A confirmation of a mass-delete alert that is not (or no longer) open. */
+export class NoDriftAlertError extends KomboStreamError {
+  constructor(integrationId: string, endpoint: string) {
+    super('KS_ERR_NO_DRIFT_ALERT', `no open drift alert for ${integrationId} ${endpoint}`);
+  }
+}
+
+/** A confirmation refused because the records the alert would delete are no longer the ones it showed. */
+export class DriftAlertChangedError extends KomboStreamError {
+  constructor(message: string) {
+    super('KS_ERR_DRIFT_ALERT_CHANGED', message);
+  }
+}
+
+/** Another process holds the integration (a fetch, a drift pass, a purge): try again later. */
+export class IntegrationBusyError extends KomboStreamError {
+  constructor(integrationId: string) {
+    super('KS_ERR_INTEGRATION_BUSY', `a fetch of ${integrationId} is running; try again when it has finished`, {
+      retriable: true,
+    });
+  }
+}
+
 export function isRetriable(err: unknown): boolean {
   return err instanceof KomboStreamError && err.retriable;
 }

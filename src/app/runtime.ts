@@ -2,9 +2,11 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { hostname } from 'node:os';
 import type { Config } from '../config/config.ts';
 import { driftAdminRoutes } from '../drift/admin.ts';
+import { createDriftContext } from '../drift/context.ts';
 import { adminRouter } from '../ingress/admin.ts';
 import { createLogger, type Logger } from '../observability/log.ts';
 import { createMetricsRegistry } from '../observability/metrics.ts';
+import { SinkOffsets } from '../sink/offsets.ts';
 import { migrate } from '../state/migrate.ts';
 import { STATE_MIGRATIONS } from '../state/migrations.ts';
 import { createPool } from '../state/pool.ts';
@@ -92,8 +94,8 @@ export async function startRuntime(
               config,
               store,
               producer: adminProducer,
-              extend: driftAdminRoutes({ config, store, producer: adminProducer, serde, logger }),
-              lag: () => consumerLag(config, kafka, store),
+              extend: driftAdminRoutes(createDriftContext(deps, adminProducer)),
+              lag: () => consumerLag(config, kafka, new SinkOffsets(pool, config.postgres.stateSchema)),
             }),
           ]
         : []),

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { Config } from '../config/config.ts';
+import { SinkOffsets } from '../sink/offsets.ts';
 import { migrate } from '../state/migrate.ts';
 import { STATE_MIGRATIONS } from '../state/migrations.ts';
 import { createPool } from '../state/pool.ts';
@@ -22,7 +23,9 @@ export async function runStatus(args: string[], loadConfig: (file?: string) => C
     await migrate(pool, config.postgres.stateSchema, STATE_MIGRATIONS);
     const store = new StateStore(pool, config.postgres.stateSchema);
     const integrations = await integrationStatus(store, values.integration);
-    const lag = await consumerLag(config, kafka, store).catch((err: Error) => ({ error: err.message }));
+    const lag = await consumerLag(config, kafka, new SinkOffsets(pool, config.postgres.stateSchema)).catch(
+      (err: Error) => ({ error: err.message }),
+    );
     if (values.json) {
       process.stdout.write(`${JSON.stringify({ integrations, lag }, null, 2)}\n`);
       return 0;

@@ -1,4 +1,7 @@
 import type { Config } from '../config/config.ts';
+import { DriftStore } from '../drift/store.ts';
+import type { SinkOffsets } from '../sink/offsets.ts';
+import { RecordIndex } from '../state/record-index.ts';
 import type { StateStore } from '../state/store.ts';
 import type { KafkaClient } from '../topics/kafka.ts';
 import { groupId } from '../topics/names.ts';
@@ -32,30 +35,27 @@ export interface IntegrationStatus {
 
 /** Per integration and endpoint: fetches, freshness, record counts, errors, dead letters, drift alerts. */
 export async function integrationStatus(store: StateStore, integrationId?: string): Promise<IntegrationStatus[]> {
-  const s = store.schema;
-  const args = integrationId === undefined ? [] : [integrationId];
-  const where = integrationId === undefined ? '' : 'WHERE integration_id = $1';
+  const index = new RecordIndex(store.pool, store.stateSchema);
+  const drift = new DriftStore(store.pool, store.stateSchema);
   const [integrations, states, counts, alerts] = await Promise.all([
-    store.pool.query(`SELECT * FROM ${s}.integrations ${where} ORDER BY integration_id`, args),
-    store.pool.query(`SELECT * FROM ${s}.endpoint_state ${where}`, args),
-    store.pool.query(
-      `SELECT integration_id, endpoint, count(*) FILTER (WHERE NOT deleted)::int AS live, count(*) FILTER (WHERE deleted)::int AS deleted
-       FROM ${s}.record_index ${where} GROUP BY 1, 2`,
-      args,
-    ),
-    store.pool.query(`SELECT * FROM ${s}.drift_alerts ${where ? `${where} AND` : 'WHERE'} status = 'open'`, args),
+    integrationId === undefined
+      ? store.listIntegrations()
+      : store.getIntegration(integrationId).then((i) => (i ? [i] : [])),
+    store.endpointStates(integrationId),
+    index.counts(integrationId),
+    drift.openAlerts(integrationId),
   ]);
   const key = (r: { integration_id: string; endpoint: string }) => `${r.integration_id}\u0000${r.endpoint}`;
-  const count = new Map(counts.rows.map((r) => [key(r), r]));
-  const alert = new Map(alerts.rows.map((r) => [key(r), r]));
-  return integrations.rows.map((i) => ({
+  const count = new Map(counts.map((r) => [key(r), r]));
+  const alert = new Map(alerts.map((r) => [key(r), r]));
+  return integrations.map((i) => ({
     integration_id: i.integration_id,
     tool: i.tool,
     category: i.category,
     paused: i.paused,
     deleted_at: i.deleted_at,
     webhooks_seen_at: i.webhooks_seen_at,
-    endpoints: states.rows
+    endpoints: states
       .filter((e) => e.integration_id === i.integration_id)
       .sort((a, b) => a.endpoint.localeCompare(b.endpoint))
       .map((e) => {
@@ -86,7 +86,7 @@ export async function integrationStatus(store: StateStore, integrationId?: strin
 export async function consumerLag(
   config: Config,
   kafka: KafkaClient,
-  store: StateStore,
+  offsets: SinkOffsets,
 ): Promise<Record<string, number>> {
   const prefix = config.kafka.topicPrefix;
   const t = topicSpecs(config);
@@ -101,14 +101,7 @@ export async function consumerLag(
     }
     return Number(lag);
   };
-  const sinkPositions = new Map(
-    (
-      await store.pool.query(
-        `SELECT topic, partition, next_offset FROM ${store.schema}.sink_offsets WHERE group_id = $1`,
-        [groupId(prefix, 'sink')],
-      )
-    ).rows.map((r) => [`${r.topic}:${r.partition}`, BigInt(r.next_offset)]),
-  );
+  const sinkPositions = await offsets.positions(groupId(prefix, 'sink'));
   let sinkLag = 0n;
   for (const spec of t.records.values()) {
     for (const [p, end] of await kafka.endOffsets(spec.name).catch(() => new Map<number, bigint>()))

@@ -37,6 +37,8 @@ export interface Config {
     readonly overlapMs: number;
     readonly pageSize: number;
     readonly maxPagesPerTurn: number;
+    /** A full fetch in flight that made no progress this long is abandoned (a lost continuation). */
+    readonly runStaleAfterMs: number;
     /** Bulk reads pause while the sink is more records behind than this (0: never). */
     readonly maxSinkLag: number;
     readonly timeoutMs: number;
@@ -57,7 +59,10 @@ export interface Config {
     readonly maxDeleteFraction: number;
     /** Sweeps deleting fewer records than this never trip the guard (small integrations churn). */
     readonly guardMinRecords: number;
-    /** Sink rows younger than this are not judged (the sink may not have written them yet). */
+    /**
+     * How long the sink check waits for the Postgres sink to store everything emitted before it; a
+     * sink still behind then is not judged (the report says the check was skipped).
+     */
     readonly sinkGraceMs: number;
   };
   readonly logLevel: Settings['LOG_LEVEL'];
@@ -134,6 +139,7 @@ export function loadConfig(opts: { env: NodeJS.ProcessEnv; file?: string; defaul
       overlapMs: s.FETCH_OVERLAP,
       pageSize: s.FETCH_PAGE_SIZE,
       maxPagesPerTurn: s.FETCH_MAX_PAGES_PER_TURN,
+      runStaleAfterMs: s.FETCH_RUN_STALE_AFTER,
       maxSinkLag: s.FETCH_MAX_SINK_LAG,
       timeoutMs: s.FETCH_TIMEOUT,
       retry: Object.freeze({

@@ -116,6 +116,7 @@ export const settingsSchema = z.object({
   FETCH_SETUP_PENDING_MAX: duration.default(2 * 3_600_000),
   FETCH_TIMEOUT: duration.default(30_000),
   FETCH_MAX_SINK_LAG: z.coerce.number().int().min(0).default(5_000),
+  FETCH_RUN_STALE_AFTER: duration.default(6 * 3_600_000),
   KOMBO_RATE_LIMIT: z.coerce.number().positive().default(5),
   KOMBO_RATE_LIMIT_PER_INTEGRATION: z.coerce.number().positive().default(2),
   KOMBO_EXCLUDE_FIELDS: z

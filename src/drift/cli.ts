@@ -9,6 +9,7 @@ import { createLogger } from '../observability/log.ts';
 import { createMetricsRegistry } from '../observability/metrics.ts';
 import { endpointsOfCategory } from '../planner/plan.ts';
 import { newTask } from '../planner/task.ts';
+import { dbNow } from '../state/clock.ts';
 import { migrate } from '../state/migrate.ts';
 import { STATE_MIGRATIONS } from '../state/migrations.ts';
 import { createPool } from '../state/pool.ts';
@@ -16,7 +17,8 @@ import { StateStore } from '../state/store.ts';
 import { KafkaClient } from '../topics/kafka.ts';
 import { createSerde } from '../topics/serde-factory.ts';
 import { topicSpecs } from '../topics/topology.ts';
-import { type DriftReportRow, driftReport, openAlerts } from './drift.ts';
+import { createDriftContext } from './context.ts';
+import { type DriftReportRow, DriftStore } from './store.ts';
 import { confirmSweep } from './sweep.ts';
 
 function table(rows: DriftReportRow[]): string {
@@ -82,6 +84,7 @@ async function runNow(config: Config, integration: string | undefined): Promise<
         logger: createLogger({ level: 'warn' }),
         metrics: createMetricsRegistry({ defaultMetrics: false }),
         pool,
+        kafka,
         serde: await createSerde(config),
       },
       producer,
@@ -94,41 +97,36 @@ async function runNow(config: Config, integration: string | undefined): Promise<
       if (integration && targets.length === 0) throw new TypeError(`no active integration ${integration}`);
       for (const i of targets) {
         for (const endpoint of endpointsOfCategory(i.category ?? undefined, config.kombo.endpoints)) {
-          const expected = Number(
-            (
-              await pool.query(
-                `SELECT count(*) AS n FROM ${store.schema}.record_index WHERE integration_id = $1 AND endpoint = $2 AND NOT deleted`,
-                [i.integration_id, endpoint],
-              )
-            ).rows[0].n,
-          );
+          const expected = await ctx.index.countLive(i.integration_id, endpoint);
           const label = `${i.integration_id} ${endpoint}`;
           const show = (run: FetchRun) => {
             const line = `${label}: ${run.emitted + run.unchanged} records fetched of ~${expected} expected (${run.pages} pages)`;
             if (tty) process.stdout.write(`\r\x1b[K${line}`);
           };
           ctx.onPage = show;
+          const task = newTask({
+            integration_id: i.integration_id,
+            endpoint: endpoint as EndpointName,
+            mode: 'full',
+            reason: 'cli:drift',
+            requested_at: await dbNow(pool),
+          });
           const result = await withIntegrationLock(pool, i.integration_id, () =>
-            executeFetch(
-              ctx,
-              newTask({
-                integration_id: i.integration_id,
-                endpoint: endpoint as EndpointName,
-                mode: 'full',
-                reason: 'cli:drift',
-              }),
-            ),
+            executeFetch(ctx, task, { detached: true }),
           );
           if (tty) process.stdout.write('\r\x1b[K');
           if (result === 'locked') process.stdout.write(`${label}: skipped, another process is fetching it\n`);
+          // A full fetch in flight (the schedule's, a manual one) is this pass: its report follows.
+          else if (result.kind === 'skipped')
+            process.stdout.write(`${label}: skipped: ${result.reason}; see 'kombo-stream drift report' later\n`);
         }
       }
     } finally {
       await close();
       await producer.close();
     }
-    process.stdout.write(reports.length ? `${table(reports)}\n` : 'nothing to fetch\n');
-    const alerts = await openAlerts(store);
+    process.stdout.write(reports.length ? `${table(reports)}\n` : 'nothing fetched\n');
+    const alerts = await ctx.drift.openAlerts();
     if (alerts.length)
       process.stdout.write(
         `\n${alerts.length} sweep(s) blocked by the mass-delete guard; see 'kombo-stream drift report'\n`,
@@ -147,9 +145,10 @@ export async function runDriftCli(args: string[], loadConfig: (file?: string) =>
   const config = loadConfig(values.config);
   if (sub === 'run') return runNow(config, values.integration);
   if (sub === 'report') {
-    return withClients(config, async ({ store }) => {
-      const runs = await driftReport(store, values.integration ? { integrationId: values.integration } : {});
-      const alerts = await openAlerts(store);
+    return withClients(config, async ({ pool }) => {
+      const drift = new DriftStore(pool, config.postgres.stateSchema);
+      const runs = await drift.reports(values.integration ? { integrationId: values.integration } : {});
+      const alerts = await drift.openAlerts(values.integration);
       if (values.json) process.stdout.write(`${JSON.stringify({ alerts, runs }, null, 2)}\n`);
       else {
         process.stdout.write(runs.length ? `${table(runs)}\n` : 'no drift runs yet\n');
@@ -166,15 +165,11 @@ export async function runDriftCli(args: string[], loadConfig: (file?: string) =>
     const [integration, endpoint] = positionals;
     if (!integration || !endpoint || !isEndpointName(endpoint))
       throw new TypeError('usage: kombo-stream drift confirm <integration> <endpoint>');
-    return withClients(config, async ({ kafka, store }) => {
+    return withClients(config, async ({ kafka, pool }) => {
       const producer = kafka.producer();
       try {
-        const r = await confirmSweep(
-          { config, logger: createLogger({ level: 'warn' }), store, producer, serde: await createSerde(config) },
-          integration,
-          endpoint,
-        );
-        if (!r) throw new TypeError(`no open drift alert for ${integration} ${endpoint}`);
+        const deps = { config, logger: createLogger({ level: 'warn' }), pool, kafka, serde: await createSerde(config) };
+        const r = await confirmSweep(createDriftContext(deps, producer), integration, endpoint);
         process.stdout.write(`deleted ${r.deleted} vanished records of ${integration} ${endpoint}\n`);
         return 0;
       } finally {

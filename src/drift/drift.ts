@@ -1,29 +1,15 @@
-import { randomUUID } from 'node:crypto';
 import { Counter, Gauge } from 'prom-client';
-import type { FetchContext, FetchRun } from '../fetcher/fetch.ts';
+import type { FetchRun } from '../fetcher/fetch.ts';
 import type { Registry } from '../observability/metrics.ts';
-import type { StateStore } from '../state/store.ts';
+import type { DriftContext } from './context.ts';
 import { healSink } from './heal.ts';
+import type { DriftReportRow, DriftStore } from './store.ts';
 import { sweep } from './sweep.ts';
-
-export interface DriftReportRow {
-  run_id: string;
-  integration_id: string;
-  endpoint: string;
-  started_at: Date;
-  finished_at: Date;
-  fetched: string;
-  reemitted: string;
-  deleted: string;
-  blocked: string;
-  healed: string;
-  outcome: 'clean' | 'corrected' | 'blocked';
-}
 
 export class DriftMetrics {
   readonly records: Counter;
   readonly openAlerts: Gauge;
-  constructor(registry: Registry, store: StateStore) {
+  constructor(registry: Registry, drift: DriftStore) {
     this.records = new Counter({
       name: 'kombo_stream_drift_records_total',
       help: 'Drift corrections: reemitted (changed, found by a full fetch), deleted (vanished), healed (sink rows), blocked (by the mass-delete guard)',
@@ -37,10 +23,8 @@ export class DriftMetrics {
       help: 'Sweeps blocked by the mass-delete guard, awaiting confirmation',
       registers: [registry],
       async collect() {
-        const r = await store.pool
-          .query(`SELECT count(*) AS n FROM ${store.schema}.drift_alerts WHERE status = 'open'`)
-          .catch(() => undefined);
-        if (r) this.set(Number(r.rows[0].n));
+        const n = await drift.countOpen().catch(() => undefined);
+        if (n !== undefined) this.set(n);
       },
     });
   }
@@ -48,63 +32,44 @@ export class DriftMetrics {
 
 /**
  * What follows every full fetch that read all its pages: the sweep of vanished records, the sink
- * check, and the run's drift report (kept in Postgres, shown by the admin API and the CLI).
+ * check, and the run's drift report (kept in Postgres, shown by the admin API and the CLI). Each part
+ * may run twice for one run (a redelivered last turn) without deleting, healing or reporting twice.
  */
-export async function afterFullFetch(ctx: FetchContext, metrics: DriftMetrics, run: FetchRun): Promise<DriftReportRow> {
+export async function afterFullFetch(ctx: DriftContext, metrics: DriftMetrics, run: FetchRun): Promise<DriftReportRow> {
   if (!run.generation) throw new Error('a drift pass needs a full fetch generation');
   const swept = await sweep(ctx, {
     integrationId: run.integrationId,
     endpoint: run.endpoint,
     generation: run.generation,
-    runStartedAt: run.startedAt,
+    startedAt: run.startedAt,
   });
-  const healed = await healSink(ctx, run.integrationId, run.endpoint);
+  const heal = await healSink(ctx, ctx.kafka, run.integrationId, run.endpoint);
   const labels = { endpoint: run.endpoint };
   metrics.records.inc({ ...labels, action: 'reemitted' }, run.emitted);
   metrics.records.inc({ ...labels, action: 'deleted' }, swept.deleted);
-  metrics.records.inc({ ...labels, action: 'healed' }, healed);
+  metrics.records.inc({ ...labels, action: 'healed' }, heal.healed);
   metrics.records.inc({ ...labels, action: 'blocked' }, swept.blocked);
-  const outcome = swept.blocked ? 'blocked' : run.emitted + swept.deleted + healed > 0 ? 'corrected' : 'clean';
-  const row = (
-    await ctx.store.pool.query<DriftReportRow>(
-      `INSERT INTO ${ctx.store.schema}.drift_runs (run_id, integration_id, endpoint, started_at, fetched, reemitted, deleted, blocked, healed, outcome)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *`,
-      [
-        run.runId ?? randomUUID(),
-        run.integrationId,
-        run.endpoint,
-        run.startedAt,
-        run.emitted + run.unchanged,
-        run.emitted,
-        swept.deleted,
-        swept.blocked,
-        healed,
-        outcome,
-      ],
-    )
-  ).rows[0] as DriftReportRow;
+  const outcome = swept.blocked ? 'blocked' : run.emitted + swept.deleted + heal.healed > 0 ? 'corrected' : 'clean';
+  const row = await ctx.drift.recordRun({
+    run_id: run.runId,
+    integration_id: run.integrationId,
+    endpoint: run.endpoint,
+    started_at: run.startedAt,
+    fetched: String(run.emitted + run.unchanged),
+    reemitted: String(run.emitted),
+    deleted: String(swept.deleted),
+    blocked: String(swept.blocked),
+    healed: String(heal.healed),
+    sink_checked: heal.checked,
+    outcome,
+  });
   ctx.logger.info(
-    { drift: { ...labels, outcome, reemitted: run.emitted, deleted: swept.deleted, healed, blocked: swept.blocked } },
+    {
+      drift: { ...labels, outcome, reemitted: run.emitted, deleted: swept.deleted, healed: heal.healed },
+      blocked: swept.blocked,
+      sinkChecked: heal.checked,
+    },
     'drift pass finished',
   );
   return row;
-}
-
-/** The latest drift reports, newest first. */
-export async function driftReport(
-  store: StateStore,
-  opts: { integrationId?: string; limit?: number } = {},
-): Promise<DriftReportRow[]> {
-  const where = opts.integrationId ? 'WHERE integration_id = $2' : '';
-  return (
-    await store.pool.query<DriftReportRow>(
-      `SELECT * FROM ${store.schema}.drift_runs ${where} ORDER BY finished_at DESC LIMIT $1`,
-      opts.integrationId ? [opts.limit ?? 100, opts.integrationId] : [opts.limit ?? 100],
-    )
-  ).rows;
-}
-
-export async function openAlerts(store: StateStore): Promise<Record<string, unknown>[]> {
-  return (await store.pool.query(`SELECT * FROM ${store.schema}.drift_alerts WHERE status = 'open' ORDER BY raised_at`))
-    .rows;
 }

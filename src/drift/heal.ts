@@ -1,50 +1,74 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { toRecords } from '../fetcher/emit.ts';
-import { type EndpointName, tableName } from '../kombo/endpoints.ts';
-import { tableLayout } from '../sink/layout.ts';
-import { quoteIdent } from '../state/migrate.ts';
-import { recordTopic } from '../topics/names.ts';
-import { readValueSchema } from '../topics/schemas.ts';
+import type { EndpointName } from '../kombo/endpoints.ts';
+import { SinkTable } from '../sink/tables.ts';
+import { dbNow } from '../state/clock.ts';
+import type { KafkaClient } from '../topics/kafka.ts';
+import { groupId, recordTopic } from '../topics/names.ts';
 import type { DriftContext } from './context.ts';
 
+export interface HealResult {
+  healed: number;
+  /** False when there was nothing to check against: no sink table, or a sink that did not catch up. */
+  checked: boolean;
+}
+
 /**
- * Sink drift ("accidental manual changes"): rows of the sink table that differ from what was last
- * emitted (content hash), were edited by hand (their data no longer matches the checksum the sink
- * stored when it wrote them) or deleted by hand are re-emitted from the record index, so the user's
- * copy heals too. Rows written very recently are left alone: the sink may still be catching up.
+ * Waits until the Postgres sink has stored every record the topic held when this was called (its
+ * stored offsets, per partition, reach the topic's end offsets), for at most `graceMs`.
  */
-export async function healSink(ctx: DriftContext, integrationId: string, endpoint: EndpointName): Promise<number> {
-  const pool = ctx.store.pool;
-  const sinkTable = `${quoteIdent(ctx.config.postgres.sinkSchema)}.${quoteIdent(tableName(endpoint))}`;
-  const exists = (await pool.query('SELECT to_regclass($1) AS t', [sinkTable])).rows[0].t;
-  if (!exists) return 0;
-  const cols = tableLayout(endpoint, readValueSchema(endpoint)).fields.map((c) => `r.${quoteIdent(c.name)}`);
-  const { rows } = await pool.query<{ id: string; last_value: Record<string, unknown>; fetched_at: Date }>(
-    `SELECT i.id, i.last_value, i.fetched_at FROM ${ctx.store.schema}.record_index i
-     LEFT JOIN ${sinkTable} r ON r.integration_id = i.integration_id AND r.id = i.id
-     WHERE i.integration_id = $1 AND i.endpoint = $2 AND NOT i.deleted AND i.fetched_at < $3
-       AND (r.id IS NULL OR r._kombo_deleted_at IS NOT NULL
-            OR r._kombo_content_hash IS DISTINCT FROM i.content_hash
-            OR md5(ROW(${cols.join(', ') || 'NULL'})::text) IS DISTINCT FROM r._kombo_row_md5)`,
-    [integrationId, endpoint, new Date(Date.now() - ctx.config.drift.sinkGraceMs)],
-  );
+async function sinkCaughtUp(ctx: DriftContext, kafka: KafkaClient, topic: string, graceMs: number): Promise<boolean> {
+  const end = await kafka.endOffsets(topic);
+  const group = groupId(ctx.config.kafka.topicPrefix, 'sink');
+  const deadline = Date.now() + graceMs;
+  for (;;) {
+    const at = await ctx.sinkOffsets.positions(group, [topic]);
+    if ([...end].every(([p, o]) => (at.get(`${topic}:${p}`) ?? 0n) >= o)) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(250);
+  }
+}
+
+/**
+ * Sink drift ("accidental manual changes"): rows of the sink table that differ from the version the
+ * record index holds (missing, marked deleted, other content, or edited by hand: their data no longer
+ * matches the checksum the sink stored) are re-emitted from the index, with that version's read time,
+ * so the user's copy heals too. It judges only once the sink has stored everything emitted so far
+ * (this fetch's pages and the sweep's deletions): a row the sink has simply not reached yet is not
+ * drift, and counting it would make a clean run's report claim corrections. Runs under the
+ * integration's lock, so no other fetch of it emits meanwhile.
+ */
+export async function healSink(
+  ctx: DriftContext,
+  kafka: KafkaClient,
+  integrationId: string,
+  endpoint: EndpointName,
+): Promise<HealResult> {
+  const table = new SinkTable(ctx.pool, ctx.config.postgres.sinkSchema, endpoint);
+  if (!(await table.exists())) return { healed: 0, checked: false };
   const topic = recordTopic(ctx.config.kafka.topicPrefix, endpoint);
-  for (let i = 0; i < rows.length; i += 500) {
-    const chunk = rows.slice(i, i + 500);
-    // Each keeps the fetched-at of the version it repeats: the sink rewrites an equal version, and a
-    // newer one that arrived meanwhile still wins.
+  const readBefore = await dbNow(ctx.pool);
+  if (!(await sinkCaughtUp(ctx, kafka, topic, ctx.config.drift.sinkGraceMs))) {
+    ctx.logger.warn({ integration: integrationId, endpoint }, 'sink check skipped: the sink did not catch up in time');
+    return { healed: 0, checked: false };
+  }
+  let healed = 0;
+  for await (const batch of ctx.index.live({ integrationId, endpoint }, readBefore)) {
+    const differing = await table.differing(integrationId, batch);
+    const heal = batch.filter((r) => differing.has(r.id));
+    if (heal.length === 0) continue;
     const out = await Promise.all(
-      chunk.map((r) =>
+      heal.map((r) =>
         toRecords(
           ctx.serde,
-          { integrationId, endpoint, fetchedAt: r.fetched_at.toISOString(), syncId: 'drift:heal' },
-          [{ id: r.id, value: r.last_value, deleted: false }],
-          {
-            op: () => 'heal',
-          },
+          { integrationId, endpoint, fetchedAt: r.readAt.toISOString(), syncId: 'drift:heal' },
+          [{ id: r.id, value: r.value, deleted: false }],
+          { op: () => 'heal' },
         ),
       ),
     );
     await ctx.producer.send(topic, out.flat());
+    healed += heal.length;
   }
-  return rows.length;
+  return { healed, checked: true };
 }

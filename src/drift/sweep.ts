@@ -1,6 +1,11 @@
 import { createHash } from 'node:crypto';
+import { DriftAlertChangedError, IntegrationBusyError, NoDriftAlertError } from '../errors.ts';
 import { toRecords } from '../fetcher/emit.ts';
+import { withIntegrationLock } from '../fetcher/lock.ts';
 import type { EndpointName } from '../kombo/endpoints.ts';
+import { dbNow } from '../state/clock.ts';
+import { inTransaction } from '../state/pool.ts';
+import type { Generation } from '../state/record-index.ts';
 import { recordTopic } from '../topics/names.ts';
 import type { DriftContext } from './context.ts';
 
@@ -11,142 +16,130 @@ export interface SweepResult {
   blocked: number;
 }
 
-export interface SweepTarget {
-  integrationId: string;
-  endpoint: EndpointName;
-  generation: string;
-  /** Records first emitted after this (by deltas) were not the full fetch's to see. */
-  runStartedAt: Date;
+/** How many live keys generation `g` did not see, and a digest of exactly which. */
+async function unseenSet(ctx: DriftContext, g: Generation): Promise<{ count: number; digest: string }> {
+  const hash = createHash('sha256');
+  let count = 0;
+  for await (const ids of ctx.index.unseenIds(g)) {
+    for (const id of ids) hash.update(`${id}\n`);
+    count += ids.length;
+  }
+  return { count, digest: hash.digest('hex') };
 }
 
 /**
- * Mark-and-sweep after a full fetch that read every page (invariant 6): live records of the index that
- * this generation did not see vanished upstream without a trace. They get their last known value with
- * remote_deleted_at set, then a tombstone, and leave the index. If that would delete more than the
- * configured share, nothing is deleted and an alert stays open until an operator confirms or a later
- * full fetch finds the same records gone.
+ * Mark-and-sweep after a full fetch that read every page (invariant 6): live keys of the index that
+ * this generation did not see, last seen by an older generation and read before it began, vanished
+ * upstream without a trace. They get their last known value with remote_deleted_at set, then a
+ * tombstone, and leave the index. If that would delete more than the configured share, nothing is
+ * deleted and an alert stays open until an operator confirms it or a later full fetch (a newer
+ * generation) finds exactly the same keys gone. Runs under the integration's lock (the fetch's).
  */
-export async function sweep(
-  ctx: DriftContext,
-  t: SweepTarget,
-  opts: { confirmed?: boolean } = {},
-): Promise<SweepResult> {
-  const s = ctx.store.schema;
-  const pool = ctx.store.pool;
-  const total = Number(
-    (
-      await pool.query(
-        `SELECT count(*) AS n FROM ${s}.record_index WHERE integration_id = $1 AND endpoint = $2 AND NOT deleted`,
-        [t.integrationId, t.endpoint],
-      )
-    ).rows[0].n,
-  );
-  const { rows } = await pool.query<{ id: string; last_value: Record<string, unknown> }>(
-    `SELECT id, last_value FROM ${s}.record_index
-     WHERE integration_id = $1 AND endpoint = $2 AND NOT deleted
-       AND last_seen_generation IS DISTINCT FROM $3 AND fetched_at < $4
-     ORDER BY id`,
-    [t.integrationId, t.endpoint, t.generation, t.runStartedAt],
-  );
-  // Already-deleted records that upstream has since purged: nothing to emit, just forget them.
-  await pool.query(
-    `DELETE FROM ${s}.record_index WHERE integration_id = $1 AND endpoint = $2 AND deleted
-       AND last_seen_generation IS DISTINCT FROM $3 AND fetched_at < $4`,
-    [t.integrationId, t.endpoint, t.generation, t.runStartedAt],
-  );
-  const vanished = rows.length;
+export async function sweep(ctx: DriftContext, g: Generation): Promise<SweepResult> {
+  const total = await ctx.index.countLive(g.integrationId, g.endpoint);
+  const { count: vanished, digest } = await unseenSet(ctx, g);
+  await ctx.index.forgetUnseenDeleted(g);
   const result: SweepResult = { vanished, total, deleted: 0, blocked: 0 };
-  const alertKey = [t.integrationId, t.endpoint];
   if (vanished === 0) {
-    await pool.query(
-      `UPDATE ${s}.drift_alerts SET status = 'resolved', resolved_at = now() WHERE integration_id = $1 AND endpoint = $2 AND status <> 'resolved'`,
-      alertKey,
-    );
+    await ctx.drift.close(g.integrationId, g.endpoint, 'resolved');
     return result;
   }
   const { maxDeleteFraction, guardMinRecords } = ctx.config.drift;
-  const trips = vanished >= guardMinRecords && vanished > maxDeleteFraction * total;
-  const idsHash = createHash('sha256')
-    .update(rows.map((r) => r.id).join('\n'))
-    .digest('hex');
-  if (trips && !opts.confirmed) {
-    const prior = (
-      await pool.query(
-        `SELECT status, ids_hash FROM ${s}.drift_alerts WHERE integration_id = $1 AND endpoint = $2`,
-        alertKey,
-      )
-    ).rows[0];
-    const agrees = prior && ((prior.status === 'open' && prior.ids_hash === idsHash) || prior.status === 'confirmed');
+  if (vanished >= guardMinRecords && vanished > maxDeleteFraction * total) {
+    const prior = await ctx.drift.openAlert(g.integrationId, g.endpoint);
+    // Only a newer full fetch agrees: the same run's pass repeated (a redelivered last turn) does not.
+    const agrees = prior && prior.ids_hash === digest && BigInt(g.generation) > BigInt(prior.generation);
     if (!agrees) {
-      await pool.query(
-        `INSERT INTO ${s}.drift_alerts (integration_id, endpoint, status, raised_at, vanished, total, ids_hash, generation, run_started_at)
-         VALUES ($1, $2, 'open', now(), $3, $4, $5, $6, $7)
-         ON CONFLICT (integration_id, endpoint) DO UPDATE SET status = 'open', raised_at = now(), vanished = $3, total = $4,
-           ids_hash = $5, generation = $6, run_started_at = $7, resolved_at = NULL`,
-        [...alertKey, vanished, total, idsHash, t.generation, t.runStartedAt],
-      );
+      await ctx.drift.raise({
+        integrationId: g.integrationId,
+        endpoint: g.endpoint,
+        vanished,
+        total,
+        idsHash: digest,
+        generation: g.generation,
+        runStartedAt: g.startedAt,
+      });
       ctx.logger.warn(
-        { integration: t.integrationId, endpoint: t.endpoint, vanished, total, maxDeleteFraction },
+        { integration: g.integrationId, endpoint: g.endpoint, vanished, total, maxDeleteFraction },
         'drift sweep blocked: it would delete too many records; confirm it, or a later full fetch must agree',
       );
       result.blocked = vanished;
       return result;
     }
   }
-  const now = new Date().toISOString();
-  const topic = recordTopic(ctx.config.kafka.topicPrefix, t.endpoint);
-  for (let i = 0; i < rows.length; i += 500) {
-    const chunk = rows.slice(i, i + 500);
-    const out = await toRecords(
-      ctx.serde,
-      {
-        integrationId: t.integrationId,
-        endpoint: t.endpoint,
-        fetchedAt: now,
-        syncId: `drift:${t.generation}`,
-        generation: t.generation,
-      },
-      chunk.map((r) => ({
-        id: r.id,
-        value: { ...r.last_value, remote_deleted_at: r.last_value.remote_deleted_at ?? now },
-        deleted: true,
-      })),
-    );
-    await ctx.producer.send(topic, out);
-    await pool.query(
-      `DELETE FROM ${s}.record_index WHERE integration_id = $1 AND endpoint = $2 AND id = ANY($3::text[])`,
-      [...alertKey, chunk.map((r) => r.id)],
-    );
-    result.deleted += chunk.length;
-  }
-  await pool.query(
-    `UPDATE ${s}.drift_alerts SET status = 'resolved', resolved_at = now() WHERE integration_id = $1 AND endpoint = $2 AND status <> 'resolved'`,
-    alertKey,
-  );
+  result.deleted = await deleteUnseen(ctx, g, 'resolved');
   return result;
 }
 
-/** Operator confirmation of a blocked sweep: runs it now with the blocked run's generation. */
+/**
+ * Operator confirmation of a blocked sweep: deletes exactly the keys the alert showed, under the
+ * integration's lock. Refused, deleting nothing, if that set has changed since (a later fetch saw some
+ * of them, or more vanished): a later full fetch then judges afresh.
+ */
 export async function confirmSweep(
   ctx: DriftContext,
   integrationId: string,
   endpoint: EndpointName,
-): Promise<SweepResult | undefined> {
-  const s = ctx.store.schema;
-  const alert = (
-    await ctx.store.pool.query(
-      `SELECT generation, run_started_at FROM ${s}.drift_alerts WHERE integration_id = $1 AND endpoint = $2 AND status = 'open'`,
-      [integrationId, endpoint],
-    )
-  ).rows[0];
-  if (!alert) return undefined;
-  await ctx.store.pool.query(
-    `UPDATE ${s}.drift_alerts SET status = 'confirmed' WHERE integration_id = $1 AND endpoint = $2`,
-    [integrationId, endpoint],
-  );
-  return sweep(
-    ctx,
-    { integrationId, endpoint, generation: String(alert.generation), runStartedAt: alert.run_started_at },
-    { confirmed: true },
-  );
+): Promise<SweepResult> {
+  const outcome = await withIntegrationLock(ctx.pool, integrationId, async () => {
+    const alert = await ctx.drift.openAlert(integrationId, endpoint);
+    if (!alert) throw new NoDriftAlertError(integrationId, endpoint);
+    const g: Generation = {
+      integrationId,
+      endpoint,
+      generation: String(alert.generation),
+      startedAt: alert.run_started_at,
+    };
+    const now = await unseenSet(ctx, g);
+    if (now.digest !== alert.ids_hash)
+      throw new DriftAlertChangedError(
+        `the records the alert for ${integrationId} ${endpoint} would delete have changed since it was raised ` +
+          `(${alert.vanished} then, ${now.count} now): nothing deleted; the next full fetch judges again`,
+      );
+    const deleted = await deleteUnseen(ctx, g, 'confirmed');
+    return { vanished: now.count, total: Number(alert.total), deleted, blocked: 0 };
+  });
+  if (outcome === 'locked') throw new IntegrationBusyError(integrationId);
+  return outcome;
+}
+
+/**
+ * Emits the deletion of every key generation `g` did not see and removes them from the index, in
+ * bounded batches, in one transaction that also closes the endpoint's alert: a failure midway
+ * deletes nothing from the index and leaves the alert open (what was already emitted is repeated by
+ * the next attempt; a key that turns out live is re-emitted by the sink check).
+ */
+async function deleteUnseen(ctx: DriftContext, g: Generation, close: 'resolved' | 'confirmed'): Promise<number> {
+  const topic = recordTopic(ctx.config.kafka.topicPrefix, g.endpoint as EndpointName);
+  return inTransaction(ctx.pool, async (client) => {
+    const at = (await dbNow(client)).toISOString();
+    let deleted = 0;
+    for await (const batch of ctx.index.unseen(g, client)) {
+      const out = await toRecords(
+        ctx.serde,
+        {
+          integrationId: g.integrationId,
+          endpoint: g.endpoint as EndpointName,
+          fetchedAt: at,
+          syncId: `drift:${g.generation}`,
+          generation: g.generation,
+        },
+        batch.map((r) => ({
+          id: r.id,
+          value: { ...r.value, remote_deleted_at: r.value.remote_deleted_at ?? at },
+          deleted: true,
+        })),
+      );
+      await ctx.producer.send(topic, out);
+      await ctx.index.remove(
+        g.integrationId,
+        g.endpoint,
+        batch.map((r) => r.id),
+        client,
+      );
+      deleted += batch.length;
+    }
+    await ctx.drift.close(g.integrationId, g.endpoint, close, client);
+    return deleted;
+  });
 }

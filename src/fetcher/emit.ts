@@ -1,9 +1,9 @@
 import type { EndpointName } from '../kombo/endpoints.ts';
+import type { IndexEntry, IndexWrite } from '../state/record-index.ts';
 import { contentHash } from '../topics/content-hash.ts';
 import type { OutRecord } from '../topics/kafka.ts';
 import { type RecordOp, recordHeaders } from '../topics/records.ts';
 import type { KomboRecord, RecordSerde } from '../topics/serde.ts';
-import type { IndexEntry, IndexWrite } from './record-index.ts';
 
 export interface EmitMeta {
   integrationId: string;

@@ -1,13 +1,12 @@
 import { Counter, Gauge } from 'prom-client';
 import type { RoleDeps, RunningRole } from '../app/role.ts';
 import { errorCode } from '../errors.ts';
-import { KomboApiError, KomboTransportError } from '../kombo/client.ts';
 import { type FetchTask, taskSchema } from '../planner/task.ts';
 import type { InRecord } from '../topics/kafka.ts';
 import { groupId } from '../topics/names.ts';
 import { topicSpecs } from '../topics/topology.ts';
 import { createFetchContext } from './context.ts';
-import { executeFetch, HandBackError } from './fetch.ts';
+import { executeFetch, failsForGood, HandBackError } from './fetch.ts';
 import { withIntegrationLock } from './lock.ts';
 import { executePurge } from './purge.ts';
 import { type QueuedTask, type RunResult, TaskRunner } from './runner.ts';
@@ -35,7 +34,7 @@ export async function startFetcher(deps: RoleDeps, opts: FetcherOptions = {}): P
   });
   let stopping = false;
   const { ctx, close } = createFetchContext({ ...deps, logger: log }, producer, { isStopping: () => stopping });
-  const sinkLag = new SinkLagWatch(config, deps.kafka, ctx.store);
+  const sinkLag = new SinkLagWatch(config, deps.kafka, ctx.sinkOffsets);
   ctx.beforeBulkPage = () => sinkLag.waitBelow(config.fetcher.maxSinkLag, () => stopping);
   const store = ctx.store;
 
@@ -86,8 +85,7 @@ export async function startFetcher(deps: RoleDeps, opts: FetcherOptions = {}): P
     } catch (err) {
       if (err instanceof HandBackError) return 'handed-back';
       const e = { code: errorCode(err), message: (err as Error).message };
-      const upstream = err instanceof KomboApiError || err instanceof KomboTransportError;
-      if (upstream) {
+      if (failsForGood(err)) {
         // The page policy already retried; this task is done for: dead-letter it, visibly.
         log.error({ err: e, task }, 'fetch failed permanently; dead-lettered');
         await store.fetchFailed(task.integration_id, task.endpoint, e, true).catch(() => {});

@@ -1,5 +1,5 @@
 import type { Config } from '../config/config.ts';
-import type { StateStore } from '../state/store.ts';
+import type { SinkOffsets } from '../sink/offsets.ts';
 import type { KafkaClient } from '../topics/kafka.ts';
 import { groupId } from '../topics/names.ts';
 import { topicSpecs } from '../topics/topology.ts';
@@ -17,28 +17,24 @@ export class SinkLagWatch {
   readonly #group: string;
   readonly #topics: readonly string[];
   readonly #kafka: KafkaClient;
-  readonly #store: StateStore;
+  readonly #offsets: SinkOffsets;
   #lag = 0;
   #at = 0;
   #position = -1n;
   #movedAt = Date.now();
 
-  constructor(config: Config, kafka: KafkaClient, store: StateStore) {
+  constructor(config: Config, kafka: KafkaClient, offsets: SinkOffsets) {
     this.#group = groupId(config.kafka.topicPrefix, 'sink');
     this.#topics = [...topicSpecs(config).records.values()].map((t) => t.name);
     this.#kafka = kafka;
-    this.#store = store;
+    this.#offsets = offsets;
   }
 
   async lag(): Promise<number> {
     if (Date.now() - this.#at < 1_000) return this.#lag;
     this.#at = Date.now();
-    const stored = await this.#store.pool.query<{ topic: string; partition: number; next_offset: string }>(
-      `SELECT topic, partition, next_offset FROM ${this.#store.schema}.sink_offsets WHERE group_id = $1`,
-      [this.#group],
-    );
-    if (stored.rows.length === 0) return (this.#lag = 0);
-    const at = new Map(stored.rows.map((r) => [`${r.topic}:${r.partition}`, BigInt(r.next_offset)]));
+    const at = await this.#offsets.positions(this.#group);
+    if (at.size === 0) return (this.#lag = 0);
     const position = [...at.values()].reduce((a, b) => a + b, 0n);
     if (position !== this.#position) {
       this.#position = position;

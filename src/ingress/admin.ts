@@ -3,7 +3,7 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import { z } from 'zod';
 import { integrationStatus } from '../app/status.ts';
 import type { Config } from '../config/config.ts';
-import { KomboStreamError } from '../errors.ts';
+import { DriftAlertChangedError, KomboStreamError, NoDriftAlertError } from '../errors.ts';
 import { endpointsOfCategory } from '../planner/plan.ts';
 import { BadTriggerError, triggerSync, UnknownIntegrationError } from '../planner/trigger.ts';
 import type { StateStore } from '../state/store.ts';
@@ -98,8 +98,10 @@ export function adminRouter(deps: AdminDeps): Router {
   });
   deps.extend?.(admin);
   admin.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
-    if (err instanceof UnknownIntegrationError)
+    if (err instanceof UnknownIntegrationError || err instanceof NoDriftAlertError)
       return res.status(404).json({ error: { code: err.code, message: err.message } });
+    if (err instanceof DriftAlertChangedError)
+      return res.status(409).json({ error: { code: err.code, message: err.message } });
     if (err instanceof BadTriggerError)
       return res.status(400).json({ error: { code: err.code, message: err.message } });
     if (err instanceof z.ZodError) {

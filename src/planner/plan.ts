@@ -26,9 +26,9 @@ export function endpointsOfCategory(category: string | undefined, mirrored: read
 /**
  * What a webhook asks for: data-changed -> deltas of the endpoints its models touch; sync-finished
  * (legacy) -> deltas of every endpoint; integration-created -> a first full fetch; integration-deleted
- * -> purges. Anything else is stored but plans nothing.
+ * -> purges. Anything else is stored but plans nothing. `now` (Postgres's clock) stamps the tasks.
  */
-export function planEvent(event: KomboEvent, mirrored: readonly EndpointName[], now = new Date()): Plan {
+export function planEvent(event: KomboEvent, mirrored: readonly EndpointName[], now: Date): Plan {
   const reason = `webhook:${event.type}:${event.id}`;
   const requested_at = now.toISOString();
   if (!isKnownEvent(event)) return { tasks: [] };

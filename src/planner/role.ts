@@ -1,6 +1,7 @@
 import { Counter } from 'prom-client';
 import type { RoleDeps, RunningRole } from '../app/role.ts';
 import { parseWebhook } from '../kombo/webhooks.ts';
+import { dbNow } from '../state/clock.ts';
 import { type IntegrationUpdate, StateStore } from '../state/store.ts';
 import { groupId } from '../topics/names.ts';
 import { topicSpecs } from '../topics/topology.ts';
@@ -58,6 +59,7 @@ export async function startPlanner(
           )
         ).rows.map((x) => x.event_id),
       );
+      const now = await dbNow(deps.pool);
       const tasks: FetchTask[] = [];
       const updates: IntegrationUpdate[] = [];
       const fresh: { id: string; type: string; integration: string | null }[] = [];
@@ -73,7 +75,7 @@ export async function startPlanner(
           events.inc({ type: e.type, outcome: 'duplicate' });
           continue;
         }
-        const plan = planEvent(e, config.kombo.endpoints);
+        const plan = planEvent(e, config.kombo.endpoints, now);
         if (plan.integration) updates.push(plan.integration);
         tasks.push(...plan.tasks);
         fresh.push({ id: e.id, type: e.type, integration: plan.integration?.integration_id ?? null });

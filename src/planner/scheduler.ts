@@ -1,5 +1,6 @@
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../observability/log.ts';
+import { dbNow } from '../state/clock.ts';
 import { inTransaction } from '../state/pool.ts';
 import type { StateStore } from '../state/store.ts';
 import type { Producer } from '../topics/kafka.ts';
@@ -25,6 +26,7 @@ export class Scheduler {
   readonly #deps: SchedulerDeps;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<number> | undefined;
+  #stopped = false;
 
   constructor(deps: SchedulerDeps) {
     this.#deps = deps;
@@ -37,25 +39,29 @@ export class Scheduler {
       } catch (err) {
         this.#deps.logger.error({ err }, 'scheduler tick failed; retrying next tick');
       }
-      this.#timer = setTimeout(loop, this.#deps.config.planner.schedulerTickMs);
+      // stop() may have run during the tick: it must not be re-armed then, or the process hangs.
+      if (!this.#stopped) this.#timer = setTimeout(loop, this.#deps.config.planner.schedulerTickMs);
     };
     this.#timer = setTimeout(loop, 0);
   }
 
   async stop(): Promise<void> {
+    this.#stopped = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
     await this.#running?.catch(() => {});
   }
 
   /** One pass: create missing schedule rows, enqueue what is due. Returns the number of tasks. */
-  tick(now = new Date()): Promise<number> {
+  tick(now?: Date): Promise<number> {
     this.#running = this.#tick(now);
     return this.#running;
   }
 
-  async #tick(now: Date): Promise<number> {
+  async #tick(at: Date | undefined): Promise<number> {
     const { config, store } = this.#deps;
+    // Postgres's clock: every planner process judges due times and stamps tasks by the same one.
+    const now = at ?? (await dbNow(store.pool));
     const s = store.schema;
     const { deltaPollIntervalMs, fullSyncCron, fullSyncTimezone } = config.planner;
     const deltaNext = new Date(now.getTime() + deltaPollIntervalMs);
@@ -87,6 +93,7 @@ export class Scheduler {
             endpoint: r.endpoint as never,
             mode: r.kind,
             reason: `schedule:${r.kind}`,
+            requested_at: now,
           }),
         );
         await enqueueTasks(this.#deps.producer, config.kafka.topicPrefix, tasks);

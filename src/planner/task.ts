@@ -17,10 +17,17 @@ export const taskSchema = z.object({
   cursor: z.string().optional(),
   /** Set on a continuation: the fetch run it continues (its start time and generation). */
   run_id: z.string().optional(),
+  /** Set on a continuation: the turn of the run it runs (turn 0 is the first task's own). */
+  turn: z.number().int().min(1).optional(),
 });
 
 export type FetchTask = z.infer<typeof taskSchema>;
 
-export function newTask(t: Omit<FetchTask, 'task_id' | 'requested_at'> & { requested_at?: string }): FetchTask {
-  return { task_id: randomUUID(), requested_at: new Date().toISOString(), ...t };
+/**
+ * `requested_at` must come from Postgres's clock (`dbNow`): a fetch run covers a task when the run
+ * started after it, and both times must be read off the same clock.
+ */
+export function newTask(t: Omit<FetchTask, 'task_id' | 'requested_at'> & { requested_at: Date | string }): FetchTask {
+  const requested_at = typeof t.requested_at === 'string' ? t.requested_at : t.requested_at.toISOString();
+  return { task_id: randomUUID(), ...t, requested_at };
 }

@@ -1,6 +1,7 @@
 import type { Config } from '../config/config.ts';
 import { KomboStreamError } from '../errors.ts';
 import { type EndpointName, isEndpointName } from '../kombo/endpoints.ts';
+import { dbNow } from '../state/clock.ts';
 import type { StateStore } from '../state/store.ts';
 import type { Producer } from '../topics/kafka.ts';
 import { tasksTopic } from '../topics/names.ts';
@@ -53,8 +54,15 @@ export async function triggerSync(
     throw new BadTriggerError(
       `not mirrored for ${integrationId}: ${bad.join(', ')} (mirrored: ${available.join(', ')})`,
     );
+  const requested_at = await dbNow(deps.store.pool);
   const tasks = (wanted as EndpointName[]).map((endpoint) =>
-    newTask({ integration_id: integrationId, endpoint, mode: opts.mode, reason: opts.reason ?? `manual:${opts.mode}` }),
+    newTask({
+      integration_id: integrationId,
+      endpoint,
+      mode: opts.mode,
+      reason: opts.reason ?? `manual:${opts.mode}`,
+      requested_at,
+    }),
   );
   await enqueueTasks(deps.producer, deps.config.kafka.topicPrefix, tasks);
   if (opts.mode === 'full') {
@@ -79,8 +87,9 @@ export async function offboard(deps: TriggerDeps, integrationId: string): Promis
   const integration = await deps.store.getIntegration(integrationId);
   if (!integration) throw new UnknownIntegrationError(integrationId);
   await deps.store.applyIntegrationUpdate({ integration_id: integrationId, deleted: true });
+  const requested_at = await dbNow(deps.store.pool);
   const tasks = endpointsOfCategory(integration.category ?? undefined, deps.config.kombo.endpoints).map((endpoint) =>
-    newTask({ integration_id: integrationId, endpoint, mode: 'purge', reason: 'admin:offboard' }),
+    newTask({ integration_id: integrationId, endpoint, mode: 'purge', reason: 'admin:offboard', requested_at }),
   );
   await enqueueTasks(deps.producer, deps.config.kafka.topicPrefix, tasks);
   return tasks;

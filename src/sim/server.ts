@@ -158,7 +158,7 @@ export class SimServer {
       );
     }
     const q = parseListQuery(url.searchParams);
-    await this.core.passHolds(integration.id, endpoint);
+    await this.core.passHolds(integration.id, endpoint, q);
     if (this.core.apiFaults.emptyLists) return { status: 'success', data: { next: null, results: [] } };
     const { page, next } = selectPage(integration.store(endpoint), q);
     return {

@@ -9,6 +9,7 @@ import {
   populate,
   SimIntegration,
 } from './integration.ts';
+import type { ListQuery } from './query.ts';
 import { Rng } from './random.ts';
 import { iso, render } from './render.ts';
 import { NO_WEBHOOK_FAULTS, type WebhookConfig, type WebhookFaults, WebhookSender } from './webhooks.ts';
@@ -317,17 +318,22 @@ export class SimulatorCore {
   }
 
   /**
-   * Holds every list request of an integration (optionally of one endpoint; after letting `after`
-   * requests pass) until released: tests use it to force an interleaving (a delta between two turns
-   * of a full fetch) without relying on timing.
+   * Holds the list requests of an integration (optionally only of one endpoint, only those `match`
+   * accepts, and after letting `after` of them pass) until released: tests use it to force an
+   * interleaving (a delta between two turns of a full fetch) without relying on timing.
    */
-  hold(integrationId: string, endpoint?: EndpointName, opts: { after?: number } = {}): Hold {
+  hold(
+    integrationId: string,
+    endpoint?: EndpointName,
+    opts: { after?: number; match?: (q: ListQuery) => boolean } = {},
+  ): Hold {
     let release: () => void = () => {};
     const released = new Promise<void>((r) => (release = r));
     const hold: Hold = {
       integrationId,
       ...(endpoint ? { endpoint } : {}),
       passes: opts.after ?? 0,
+      match: opts.match ?? (() => true),
       waiting: 0,
       released,
       release: () => {
@@ -340,9 +346,9 @@ export class SimulatorCore {
   }
 
   /** Resolves when no hold applies to this request (called by the API before answering a list). */
-  async passHolds(integrationId: string, endpoint: EndpointName): Promise<void> {
+  async passHolds(integrationId: string, endpoint: EndpointName, q: ListQuery): Promise<void> {
     for (const h of [...this.#holds]) {
-      if (h.integrationId !== integrationId || (h.endpoint && h.endpoint !== endpoint)) continue;
+      if (h.integrationId !== integrationId || (h.endpoint && h.endpoint !== endpoint) || !h.match(q)) continue;
       if (h.passes > 0) {
         h.passes--;
         continue;
@@ -359,6 +365,7 @@ export interface Hold {
   readonly endpoint?: EndpointName;
   /** Requests still let through before the hold applies. */
   passes: number;
+  readonly match: (q: ListQuery) => boolean;
   /** Requests waiting on this hold now. */
   waiting: number;
   readonly released: Promise<void>;

@@ -1,4 +1,5 @@
 import { type EndpointName, tableName } from '../kombo/endpoints.ts';
+import { quoteIdent } from '../state/migrate.ts';
 import type { AvroType, RecordSchema } from '../topics/schemas.ts';
 
 export interface Column {
@@ -61,4 +62,13 @@ export function tableLayout(endpoint: EndpointName, schema: RecordSchema): Table
       return { name: f.name, pgType: pgTypeOf(f.type) };
     });
   return { endpoint, table: tableName(endpoint), fields };
+}
+
+/**
+ * The row checksum over a row's data columns, as the sink stores it when it writes a row and as the
+ * drift pass recomputes it: the one expression both use, so a hand edit of any data column shows.
+ */
+export function rowMd5(layout: TableLayout, alias: string): string {
+  const cols = layout.fields.map((c) => `${alias}.${quoteIdent(c.name)}`);
+  return `md5(ROW(${cols.join(', ') || 'NULL'})::text)`;
 }

@@ -2,7 +2,6 @@ import { Counter, Gauge, Histogram } from 'prom-client';
 import type { RoleDeps, RunningRole } from '../app/role.ts';
 import { errorCode } from '../errors.ts';
 import type { EndpointName } from '../kombo/endpoints.ts';
-import { quoteIdent } from '../state/migrate.ts';
 import { inTransaction } from '../state/pool.ts';
 import type { Batch, InRecord, OutRecord } from '../topics/kafka.ts';
 import { dlqTopic, groupId, recordTopic } from '../topics/names.ts';
@@ -10,6 +9,7 @@ import { H, type RecordOp } from '../topics/records.ts';
 import { type RecordSchema, readValueSchema } from '../topics/schemas.ts';
 import { topicSpecs } from '../topics/topology.ts';
 import { tableLayout } from './layout.ts';
+import { SinkOffsets } from './offsets.ts';
 import { reduceBatch, type SinkRecord } from './reduce.ts';
 import { ensureTable } from './tables.ts';
 import { TableWriter } from './writer.ts';
@@ -38,7 +38,7 @@ export async function startSink(deps: RoleDeps, opts: SinkOptions = {}): Promise
   const { config, logger } = deps;
   const log = logger.child({ role: 'sink' });
   const sinkSchema = config.postgres.sinkSchema;
-  const stateSchema = quoteIdent(config.postgres.stateSchema);
+  const offsets = new SinkOffsets(deps.pool, config.postgres.stateSchema);
   const schemaFor = opts.schemaFor ?? readValueSchema;
   const topics = topicSpecs(config);
   await deps.kafka.ensureTopics([topics.dlq, ...topics.records.values()]);
@@ -128,19 +128,7 @@ export async function startSink(deps: RoleDeps, opts: SinkOptions = {}): Promise
     const last = BigInt(batch.records.at(-1)?.offset ?? '0');
     try {
       const written = await inTransaction(deps.pool, async (client) => {
-        await client.query(
-          `INSERT INTO ${stateSchema}.sink_offsets (group_id, topic, partition, next_offset) VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING`,
-          [group, batch.topic, batch.partition],
-        );
-        // The row lock serialises writers of one partition (e.g. two processes during a rebalance).
-        const next = BigInt(
-          (
-            await client.query(
-              `SELECT next_offset FROM ${stateSchema}.sink_offsets WHERE group_id = $1 AND topic = $2 AND partition = $3 FOR UPDATE`,
-              [group, batch.topic, batch.partition],
-            )
-          ).rows[0].next_offset,
-        );
+        const next = await offsets.claim(client, group, batch.topic, batch.partition);
         const fresh = batch.records.filter((r) => BigInt(r.offset) >= next);
         if (fresh.length === 0) return undefined;
         const poison: OutRecord[] = [];
@@ -176,10 +164,7 @@ export async function startSink(deps: RoleDeps, opts: SinkOptions = {}): Promise
             'poison records dead-lettered',
           );
         }
-        await client.query(
-          `UPDATE ${stateSchema}.sink_offsets SET next_offset = $4, updated_at = now() WHERE group_id = $1 AND topic = $2 AND partition = $3`,
-          [group, batch.topic, batch.partition, (last + 1n).toString()],
-        );
+        await offsets.advance(client, group, batch.topic, batch.partition, last + 1n);
         return { actions, failures };
       });
       if (!written) return;

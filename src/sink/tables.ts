@@ -1,6 +1,8 @@
 import type pg from 'pg';
+import { type EndpointName, tableName } from '../kombo/endpoints.ts';
 import { quoteIdent } from '../state/migrate.ts';
-import { BOOKKEEPING, type Column, type TableLayout } from './layout.ts';
+import { readValueSchema } from '../topics/schemas.ts';
+import { BOOKKEEPING, type Column, rowMd5, type TableLayout, tableLayout } from './layout.ts';
 
 /**
  * Creates the table if missing and adds columns for fields the schema gained (add-only evolution, as
@@ -44,4 +46,56 @@ export async function liveColumns(
     [schema, table],
   );
   return new Map(r.rows.map((x) => [x.column_name, x.data_type]));
+}
+
+/**
+ * Read access to a sink table for the other parts (the drift pass's sink check, offboarding): the
+ * sink owns its tables, so they ask here rather than query them.
+ */
+export class SinkTable {
+  readonly #pool: pg.Pool;
+  readonly #t: string;
+  readonly #layout: TableLayout;
+
+  constructor(pool: pg.Pool, schema: string, endpoint: EndpointName) {
+    this.#pool = pool;
+    this.#t = `${quoteIdent(schema)}.${quoteIdent(tableName(endpoint))}`;
+    this.#layout = tableLayout(endpoint, readValueSchema(endpoint));
+  }
+
+  async exists(): Promise<boolean> {
+    return Boolean((await this.#pool.query('SELECT to_regclass($1) AS t', [this.#t])).rows[0].t);
+  }
+
+  /**
+   * Of the given keys and content hashes, those whose row differs from that content: missing,
+   * marked deleted, holding other content, or edited by hand (its data no longer matches the
+   * checksum the sink stored when it wrote the row).
+   */
+  async differing(integrationId: string, entries: readonly { id: string; hash: string }[]): Promise<Set<string>> {
+    if (entries.length === 0) return new Set();
+    const r = await this.#pool.query<{ id: string }>(
+      `SELECT e.id FROM unnest($2::text[], $3::text[]) AS e(id, hash)
+       LEFT JOIN ${this.#t} r ON r.integration_id = $1 AND r.id = e.id
+       WHERE r.id IS NULL OR r._kombo_deleted_at IS NOT NULL OR r._kombo_content_hash IS DISTINCT FROM e.hash
+          OR ${rowMd5(this.#layout, 'r')} IS DISTINCT FROM r._kombo_row_md5`,
+      [integrationId, entries.map((e) => e.id), entries.map((e) => e.hash)],
+    );
+    return new Set(r.rows.map((x) => x.id));
+  }
+
+  /** Every row id of an integration, in batches. */
+  async *ids(integrationId: string, batch = 500): AsyncGenerator<string[]> {
+    let after = '';
+    for (;;) {
+      const { rows } = await this.#pool.query<{ id: string }>(
+        `SELECT id FROM ${this.#t} WHERE integration_id = $1 AND id > $2 ORDER BY id LIMIT ${batch}`,
+        [integrationId, after],
+      );
+      if (rows.length === 0) return;
+      yield rows.map((r) => r.id);
+      if (rows.length < batch) return;
+      after = (rows.at(-1) as { id: string }).id;
+    }
+  }
 }

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { quoteIdent } from '../state/migrate.ts';
-import type { Column, TableLayout } from './layout.ts';
+import { type Column, rowMd5, type TableLayout } from './layout.ts';
 import type { Action } from './reduce.ts';
 
 export interface Failure {
@@ -12,6 +12,7 @@ export interface Failure {
 export class TableWriter {
   readonly layout: TableLayout;
   readonly #upsert: string;
+  readonly #heal: string;
   readonly #softDelete: string;
   readonly #hardDelete: string;
 
@@ -30,7 +31,6 @@ export class TableWriter {
       '_kombo_deleted_at timestamptz',
       '_kombo_content_hash text',
     ].join(', ');
-    const dataCols = fields.map((c) => `r.${q(c)}`).join(', ');
     const cols = [
       'integration_id',
       'id',
@@ -42,24 +42,33 @@ export class TableWriter {
       '_kombo_content_hash',
     ];
     const updatable = cols.filter((c) => c !== 'integration_id' && c !== 'id');
-    // Newer wins (invariant 3): a version read later (or, read in the same fetch, changed later)
-    // overwrites; the same version rewrites in place (idempotent replays, drift healing).
-    const newerWins = fields.some((c) => c.name === 'changed_at')
-      ? '(cur._kombo_fetched_at, cur.changed_at) <= (EXCLUDED._kombo_fetched_at, EXCLUDED.changed_at)'
-      : 'cur._kombo_fetched_at <= EXCLUDED._kombo_fetched_at';
-    this.#upsert = `INSERT INTO ${t} AS cur (${cols.map(quoteIdent).join(', ')}, _kombo_row_md5, _kombo_synced_at)
-      SELECT ${cols.map((c) => `r.${quoteIdent(c)}`).join(', ')}, md5(ROW(${dataCols || 'NULL'})::text), now()
+    const upsert = (
+      where: string,
+    ) => `INSERT INTO ${t} AS cur (${cols.map(quoteIdent).join(', ')}, _kombo_row_md5, _kombo_synced_at)
+      SELECT ${cols.map((c) => `r.${quoteIdent(c)}`).join(', ')}, ${rowMd5(layout, 'r')}, now()
       FROM jsonb_to_recordset($1::jsonb) AS r(${recordset})
       ON CONFLICT (integration_id, id) DO UPDATE SET
         ${[...updatable, '_kombo_row_md5', '_kombo_synced_at'].map((c) => `${quoteIdent(c)} = EXCLUDED.${quoteIdent(c)}`).join(',\n        ')}
-      WHERE ${newerWins}`;
+      WHERE ${where}`;
+    // Newer wins (invariant 3): a version read later overwrites; one read at the same time (the same
+    // page, or a replay) overwrites if it changed later or equally (idempotent). A missing value
+    // (a row whose bookkeeping or changed_at was cleared by hand) counts as oldest.
+    const read = (x: string) => `COALESCE(${x}._kombo_fetched_at, '-infinity'::timestamptz)`;
+    const changed = (x: string) => `COALESCE(${x}.changed_at, '-infinity'::timestamptz)`;
+    const newerWins = fields.some((c) => c.name === 'changed_at')
+      ? `(${read('cur')}, ${changed('cur')}) <= (${read('EXCLUDED')}, ${changed('EXCLUDED')})`
+      : `${read('cur')} <= ${read('EXCLUDED')}`;
+    this.#upsert = upsert(newerWins);
+    // Healing repeats the version the record index holds, with that version's read time: it wins over
+    // the row unless the row holds a version read later, whatever the row's (perhaps edited) changed_at.
+    this.#heal = upsert(`${read('cur')} <= ${read('EXCLUDED')}`);
     this.#softDelete = `UPDATE ${t} AS t SET _kombo_deleted_at = now(), _kombo_fetched_at = d.fetched_at, _kombo_partition = d.part,
         _kombo_offset = d.off, _kombo_synced_at = now()
       FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[], $5::bigint[]) AS d(integration_id, id, fetched_at, part, off)
-      WHERE t.integration_id = d.integration_id AND t.id = d.id AND t._kombo_fetched_at <= d.fetched_at`;
+      WHERE t.integration_id = d.integration_id AND t.id = d.id AND ${read('t')} <= d.fetched_at`;
     this.#hardDelete = `DELETE FROM ${t} AS t
       USING unnest($1::text[], $2::text[], $3::timestamptz[], $4::boolean[]) AS d(integration_id, id, fetched_at, always)
-      WHERE t.integration_id = d.integration_id AND t.id = d.id AND (d.always OR t._kombo_fetched_at <= d.fetched_at)`;
+      WHERE t.integration_id = d.integration_id AND t.id = d.id AND (d.always OR ${read('t')} <= d.fetched_at)`;
   }
 
   #row(a: Extract<Action, { kind: 'upsert' }>): Record<string, unknown> {
@@ -79,7 +88,13 @@ export class TableWriter {
   async apply(client: pg.PoolClient, actions: readonly Action[]): Promise<void> {
     const ups = actions.filter((a): a is Extract<Action, { kind: 'upsert' }> => a.kind === 'upsert');
     const dels = actions.filter((a): a is Extract<Action, { kind: 'delete' }> => a.kind === 'delete');
-    if (ups.length) await client.query(this.#upsert, [JSON.stringify(ups.map((a) => this.#row(a)))]);
+    for (const [sql, heal] of [
+      [this.#upsert, false],
+      [this.#heal, true],
+    ] as const) {
+      const rows = ups.filter((a) => (a.record.op === 'heal') === heal);
+      if (rows.length) await client.query(sql, [JSON.stringify(rows.map((a) => this.#row(a)))]);
+    }
     const soft = dels.filter((a) => !a.hard);
     const hard = dels.filter((a) => a.hard);
     if (soft.length) {

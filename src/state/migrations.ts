@@ -151,4 +151,28 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE {{schema}}.endpoint_state ADD COLUMN dead_letters integer NOT NULL DEFAULT 0;
     `,
   },
+  {
+    id: 'fetcher-002-run-turns-coalescing',
+    sql: `
+      -- turns completed (a continuation names the turn it runs), the task that began the run, whether
+      -- that task lives only in its process (drift run), and why a run failed
+      ALTER TABLE {{schema}}.fetch_runs ADD COLUMN turns integer NOT NULL DEFAULT 0;
+      ALTER TABLE {{schema}}.fetch_runs ADD COLUMN task_id text;
+      ALTER TABLE {{schema}}.fetch_runs ADD COLUMN detached boolean NOT NULL DEFAULT false;
+      ALTER TABLE {{schema}}.fetch_runs ADD COLUMN finished_at timestamptz;
+      ALTER TABLE {{schema}}.fetch_runs ADD COLUMN error text;
+      -- earlier versions could leave several full runs of one endpoint in flight: the newest stays
+      UPDATE {{schema}}.fetch_runs f SET status = 'failed', error = 'superseded at upgrade'
+      WHERE f.mode = 'full' AND f.status IN ('running', 'yielded') AND EXISTS (
+        SELECT 1 FROM {{schema}}.fetch_runs g
+        WHERE g.integration_id = f.integration_id AND g.endpoint = f.endpoint AND g.mode = 'full'
+          AND g.status IN ('running', 'yielded') AND (g.started_at, g.run_id) > (f.started_at, f.run_id));
+      -- one full fetch per endpoint in flight: the rule the coalescing in fetch-runs.ts keeps
+      CREATE UNIQUE INDEX fetch_runs_one_full_in_flight ON {{schema}}.fetch_runs (integration_id, endpoint)
+        WHERE mode = 'full' AND status IN ('running', 'yielded');
+      CREATE INDEX fetch_runs_task ON {{schema}}.fetch_runs (task_id) WHERE status IN ('running', 'yielded');
+      -- whether the sink check ran (a sink that was not caught up is not judged)
+      ALTER TABLE {{schema}}.drift_runs ADD COLUMN sink_checked boolean NOT NULL DEFAULT true;
+    `,
+  },
 ];

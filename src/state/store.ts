@@ -41,11 +41,15 @@ export interface IntegrationUpdate {
 
 export class StateStore {
   readonly pool: pg.Pool;
+  /** Quoted, for SQL. */
   readonly schema: string;
+  /** As configured, for the other state modules' constructors. */
+  readonly stateSchema: string;
 
   constructor(pool: pg.Pool, schema: string) {
     this.pool = pool;
     this.schema = quoteIdent(schema);
+    this.stateSchema = schema;
   }
 
   async upsertIntegration(i: {
@@ -195,5 +199,15 @@ export class StateStore {
          dead_letters = endpoint_state.dead_letters + CASE WHEN $3 = 'failed' THEN 1 ELSE 0 END, updated_at = now()`,
       [integrationId, endpoint, final ? 'failed' : 'retrying', err.message.slice(0, 2_000), err.code],
     );
+  }
+
+  /** Offboarding: the endpoint's state and schedules are forgotten. */
+  async forgetEndpoint(integrationId: string, endpoint: string): Promise<void> {
+    for (const table of ['endpoint_state', 'schedules']) {
+      await this.pool.query(`DELETE FROM ${this.schema}.${table} WHERE integration_id = $1 AND endpoint = $2`, [
+        integrationId,
+        endpoint,
+      ]);
+    }
   }
 }

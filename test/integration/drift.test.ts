@@ -73,7 +73,9 @@ const endpointsOf = (id: string) =>
 async function drift(ids: string[]): Promise<any[]> {
   const since = new Date();
   const tasks = ids.flatMap((id) =>
-    endpointsOf(id).map((endpoint) => newTask({ integration_id: id, endpoint, mode: 'full', reason: 'test:drift' })),
+    endpointsOf(id).map((endpoint) =>
+      newTask({ integration_id: id, endpoint, mode: 'full', reason: 'test:drift', requested_at: new Date() }),
+    ),
   );
   await enqueueTasks(producer, deps.config.kafka.topicPrefix, tasks);
   const q = () => ctx.pool.query(`SELECT * FROM ${store.schema}.drift_runs WHERE finished_at >= $1`, [since]);

@@ -61,7 +61,7 @@ afterAll(async () => {
 
 const prefix = () => deps.config.kafka.topicPrefix;
 async function run(integration: string, endpoint: EndpointName, mode: 'delta' | 'full'): Promise<FetchTask> {
-  const t = newTask({ integration_id: integration, endpoint, mode, reason: 'test' });
+  const t = newTask({ integration_id: integration, endpoint, mode, reason: 'test', requested_at: new Date() });
   await enqueueTasks(producer, prefix(), [t]);
   await eventually(
     () =>
@@ -232,7 +232,13 @@ describe('fetching into compacted topics', () => {
     // The full fetch's first turn (2 pages) passes, then its pages are held: it is mid-run, and stays
     // so until released, whatever the machine's speed. Both deltas are requested meanwhile.
     const hold = sim.core.hold(BIG, 'hris/employments', { after: 2 });
-    const full = newTask({ integration_id: BIG, endpoint: 'hris/employments', mode: 'full', reason: 'big-full' });
+    const full = newTask({
+      integration_id: BIG,
+      endpoint: 'hris/employments',
+      mode: 'full',
+      reason: 'big-full',
+      requested_at: new Date(),
+    });
     await enqueueTasks(producer, prefix(), [full]);
     await eventually(
       async () => hold.waiting,
@@ -241,8 +247,20 @@ describe('fetching into compacted topics', () => {
     );
     await sim.core.change(BIG, [{ op: 'update', endpoint: 'hris/employments' }]);
     await sim.core.change(HRIS, [{ op: 'update', endpoint: 'hris/employments' }]);
-    const small = newTask({ integration_id: HRIS, endpoint: 'hris/employments', mode: 'delta', reason: 'small-delta' });
-    const same = newTask({ integration_id: BIG, endpoint: 'hris/employments', mode: 'delta', reason: 'big-delta' });
+    const small = newTask({
+      integration_id: HRIS,
+      endpoint: 'hris/employments',
+      mode: 'delta',
+      reason: 'small-delta',
+      requested_at: new Date(),
+    });
+    const same = newTask({
+      integration_id: BIG,
+      endpoint: 'hris/employments',
+      mode: 'delta',
+      reason: 'big-delta',
+      requested_at: new Date(),
+    });
     await enqueueTasks(producer, prefix(), [small, same]);
     const q = `SELECT mode, status, updated_at, integration_id, pages FROM ${store.schema}.fetch_runs WHERE endpoint = 'hris/employments' AND started_at >= $1 ORDER BY updated_at`;
     const done = async () => (await ctx.pool.query(q, [full.requested_at])).rows.filter((x) => x.status === 'done');

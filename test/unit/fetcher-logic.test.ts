@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { diffPage, scrub } from '../../src/fetcher/emit.ts';
-import { coveredBy } from '../../src/fetcher/fetch.ts';
 import { decideRetry, type RetryPolicy } from '../../src/fetcher/policy.ts';
 import { RateLimiter } from '../../src/fetcher/rate-limit.ts';
 import { type QueuedTask, TaskRunner } from '../../src/fetcher/runner.ts';
@@ -87,60 +86,15 @@ describe('record index hashing and diff', () => {
   });
 });
 
-describe('coalescing', () => {
-  const state = (o: Record<string, unknown>) => ({ status: 'ok', ...o }) as never;
-  it('skips a task requested before a fetch that started later and finished', () => {
-    const t = newTask({
-      integration_id: 'i',
-      endpoint: 'hris/employees',
-      mode: 'delta',
-      reason: 'r',
-      requested_at: '2026-01-01T00:00:00.000Z',
-    });
-    expect(
-      coveredBy(
-        t,
-        state({
-          last_fetch_started_at: new Date('2026-01-01T00:00:01Z'),
-          last_fetch_finished_at: new Date('2026-01-01T00:00:05Z'),
-        }),
-      ),
-    ).toBe(true);
-    expect(
-      coveredBy(
-        t,
-        state({
-          last_fetch_started_at: new Date('2025-12-31T23:59:59Z'),
-          last_fetch_finished_at: new Date('2026-01-01T00:00:05Z'),
-        }),
-      ),
-    ).toBe(false);
-    // still running: not covered
-    expect(
-      coveredBy(
-        t,
-        state({
-          last_fetch_started_at: new Date('2026-01-01T00:00:09Z'),
-          last_fetch_finished_at: new Date('2026-01-01T00:00:05Z'),
-        }),
-      ),
-    ).toBe(false);
-    const full = { ...t, mode: 'full' as const };
-    expect(
-      coveredBy(
-        full,
-        state({
-          last_fetch_started_at: new Date('2026-01-01T00:00:01Z'),
-          last_fetch_finished_at: new Date('2026-01-01T00:00:05Z'),
-        }),
-      ),
-    ).toBe(false);
-  });
-});
-
 describe('task runner', () => {
   const task = (integration: string, mode: 'delta' | 'full', reason = '') =>
-    newTask({ integration_id: integration, endpoint: 'hris/employees', mode, reason: reason || mode });
+    newTask({
+      integration_id: integration,
+      endpoint: 'hris/employees',
+      mode,
+      reason: reason || mode,
+      requested_at: new Date(),
+    });
 
   it('runs one task per integration, several integrations at once, deltas first', async () => {
     const order: string[] = [];

@@ -7,6 +7,8 @@ import { coalesce, planEvent } from '../../src/planner/plan.ts';
 import { cronPeriodMs, nextCronAfter } from '../../src/planner/schedule.ts';
 import { newTask } from '../../src/planner/task.ts';
 
+const NOW = new Date('2026-11-18T10:00:00Z');
+
 // Every changed_models name in kombo-api.md §2.5 (SDK 1.1.3 plus 1.3.4).
 const REFERENCE_MODELS =
   `hris_employees hris_employments hris_teams hris_join_employees_teams hris_locations hris_legal_entities
@@ -81,7 +83,7 @@ describe('planning', () => {
     return r.event;
   };
   it('data-changed -> deltas of the mirrored endpoints of its category', () => {
-    const plan = planEvent(parse(dataChanged(['hris_employments', 'ats_jobs'])), ENDPOINT_NAMES);
+    const plan = planEvent(parse(dataChanged(['hris_employments', 'ats_jobs'])), ENDPOINT_NAMES, NOW);
     expect(plan.tasks.map((t) => [t.endpoint, t.mode])).toEqual([
       ['hris/employees', 'delta'],
       ['hris/employments', 'delta'],
@@ -92,6 +94,7 @@ describe('planning', () => {
     const created = planEvent(
       parse({ id: 'c', type: 'integration-created', data: { id: 'g:1', tool: 'greenhouse', category: 'ATS' } }),
       ENDPOINT_NAMES,
+      NOW,
     );
     expect(created.tasks).toHaveLength(8);
     expect(new Set(created.tasks.map((t) => t.mode))).toEqual(new Set(['full']));
@@ -102,6 +105,7 @@ describe('planning', () => {
         data: { id: 'g:1', tool: 'greenhouse', category: 'ATS', deleted_at: '2026-01-01T00:00:00Z' },
       }),
       ENDPOINT_NAMES,
+      NOW,
     );
     expect(new Set(deleted.tasks.map((t) => t.mode))).toEqual(new Set(['purge']));
     expect(deleted.integration?.deleted).toBe(true);
@@ -118,16 +122,35 @@ describe('planning', () => {
         },
       }),
       ENDPOINT_NAMES,
+      NOW,
     );
     expect(finished.tasks).toHaveLength(9);
   });
   it('unknown events plan nothing', () => {
-    expect(planEvent(parse({ id: 'u', type: 'brand-new-event', data: {} }), ENDPOINT_NAMES).tasks).toEqual([]);
+    expect(planEvent(parse({ id: 'u', type: 'brand-new-event', data: {} }), ENDPOINT_NAMES, NOW).tasks).toEqual([]);
   });
   it('coalesces duplicates within a batch, keeping the earliest', () => {
-    const a = newTask({ integration_id: 'i', endpoint: 'hris/employees', mode: 'delta', reason: 'a' });
-    const b = newTask({ integration_id: 'i', endpoint: 'hris/employees', mode: 'delta', reason: 'b' });
-    const c = newTask({ integration_id: 'i', endpoint: 'hris/employees', mode: 'full', reason: 'c' });
+    const a = newTask({
+      integration_id: 'i',
+      endpoint: 'hris/employees',
+      mode: 'delta',
+      reason: 'a',
+      requested_at: NOW,
+    });
+    const b = newTask({
+      integration_id: 'i',
+      endpoint: 'hris/employees',
+      mode: 'delta',
+      reason: 'b',
+      requested_at: NOW,
+    });
+    const c = newTask({
+      integration_id: 'i',
+      endpoint: 'hris/employees',
+      mode: 'full',
+      reason: 'c',
+      requested_at: NOW,
+    });
     expect(coalesce([a, b, c])).toEqual([a, c]);
   });
 });

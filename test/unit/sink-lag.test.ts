@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config/config.ts';
 import { SinkLagWatch } from '../../src/fetcher/sink-lag.ts';
-import type { StateStore } from '../../src/state/store.ts';
+import type { SinkOffsets } from '../../src/sink/offsets.ts';
 import type { KafkaClient } from '../../src/topics/kafka.ts';
 
 const config = loadConfig({
@@ -16,18 +16,15 @@ const topic = 'kombo.hris.employees';
 /** A sink whose stored offset for the one record topic is whatever `offset()` says at each read. */
 function watch(offset: () => number | undefined, end = 10_000) {
   let reads = 0;
-  const store = {
-    schema: 'kombo_state',
-    pool: {
-      query: async () => {
-        reads++;
-        const o = offset();
-        return { rows: o === undefined ? [] : [{ topic, partition: 0, next_offset: String(o) }] };
-      },
+  const offsets = {
+    positions: async () => {
+      reads++;
+      const o = offset();
+      return new Map(o === undefined ? [] : [[`${topic}:0`, BigInt(o)]]);
     },
-  } as unknown as StateStore;
+  } as unknown as SinkOffsets;
   const kafka = { endOffsets: async () => new Map([[0, BigInt(end)]]) } as unknown as KafkaClient;
-  return { w: new SinkLagWatch(config, kafka, store), reads: () => reads };
+  return { w: new SinkLagWatch(config, kafka, offsets), reads: () => reads };
 }
 
 async function settle<T>(p: Promise<T>, ms: number): Promise<{ done: boolean }> {
