@@ -150,13 +150,14 @@ describe('status API', () => {
         await store.upsertIntegration({ integration_id: id, tool: 'personio', category: 'HRIS' });
         await admin('POST', `/integrations/${id}/sync`);
       }
+      // Both endpoints of each must be there: every() of no endpoints would hold before anything ran.
+      const all = (l: any, id: string, status: string) => {
+        const e = l.integrations.find((i: any) => i.integration_id === id)?.endpoints ?? [];
+        return e.length === 2 && e.every((x: any) => x.status === status);
+      };
       const list = await eventually(
         () => admin('GET', '/integrations'),
-        (l) =>
-          l.integrations
-            .find((i: any) => i.integration_id === bad)
-            ?.endpoints.every((e: any) => e.status === 'failed') &&
-          l.integrations.find((i: any) => i.integration_id === good)?.endpoints.every((e: any) => e.status === 'ok'),
+        (l) => all(l, bad, 'failed') && all(l, good, 'ok'),
         60_000,
       );
       const badEndpoints = list.integrations.find((i: any) => i.integration_id === bad).endpoints;
