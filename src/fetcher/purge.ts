@@ -1,3 +1,4 @@
+import { Schedules } from '../planner/schedules.ts';
 import type { FetchTask } from '../planner/task.ts';
 import { SinkTable } from '../sink/tables.ts';
 import { dbNow } from '../state/clock.ts';
@@ -58,5 +59,6 @@ export async function executePurge(ctx: FetchContext, task: FetchTask): Promise<
   }
   await ctx.runs.forget(task.integration_id, task.endpoint);
   await ctx.store.forgetEndpoint(task.integration_id, task.endpoint);
+  await new Schedules(ctx.pool, ctx.config.postgres.stateSchema).forget(task.integration_id, task.endpoint);
   return purged;
 }

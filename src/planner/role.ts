@@ -5,6 +5,7 @@ import { dbNow } from '../state/clock.ts';
 import { type IntegrationUpdate, StateStore } from '../state/store.ts';
 import { groupId } from '../topics/names.ts';
 import { topicSpecs } from '../topics/topology.ts';
+import { PlannerEvents } from './events.ts';
 import { coalesce, planEvent } from './plan.ts';
 import { Scheduler } from './scheduler.ts';
 import type { FetchTask } from './task.ts';
@@ -22,6 +23,7 @@ export async function startPlanner(
   const { config, logger } = deps;
   const log = logger.child({ role: 'planner' });
   const store = new StateStore(deps.pool, config.postgres.stateSchema);
+  const plannedEvents = new PlannerEvents(deps.pool, config.postgres.stateSchema);
   const topics = topicSpecs(config);
   await deps.kafka.ensureTopics([topics.events, topics.tasks, topics.dlq]);
   const producer = deps.kafka.producer();
@@ -51,14 +53,7 @@ export async function startPlanner(
     eachBatch: async (batch) => {
       const parsed = batch.records.map((r) => ({ r, p: parseWebhook(r.value ?? Buffer.alloc(0)) }));
       const ids = parsed.flatMap(({ p }) => (p.ok ? [p.event.id] : []));
-      const seen = new Set(
-        (
-          await deps.pool.query<{ event_id: string }>(
-            `SELECT event_id FROM ${store.schema}.planner_events WHERE event_id = ANY($1)`,
-            [ids],
-          )
-        ).rows.map((x) => x.event_id),
-      );
+      const seen = await plannedEvents.planned(ids);
       const now = await dbNow(deps.pool);
       const tasks: FetchTask[] = [];
       const updates: IntegrationUpdate[] = [];
@@ -85,13 +80,7 @@ export async function startPlanner(
       const merged = coalesce(tasks);
       await enqueueTasks(producer, config.kafka.topicPrefix, merged);
       for (const t of merged) planned.inc({ source: 'webhook', mode: t.mode });
-      if (fresh.length) {
-        await deps.pool.query(
-          `INSERT INTO ${store.schema}.planner_events (event_id, event_type, integration_id)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING`,
-          [fresh.map((f) => f.id), fresh.map((f) => f.type), fresh.map((f) => f.integration)],
-        );
-      }
+      await plannedEvents.record(fresh);
     },
   });
   const scheduler = opts.scheduler === false ? undefined : new Scheduler({ config, store, producer, logger: log });

@@ -4,7 +4,10 @@ import { dbNow } from '../state/clock.ts';
 import { inTransaction } from '../state/pool.ts';
 import type { StateStore } from '../state/store.ts';
 import type { Producer } from '../topics/kafka.ts';
+import { PlannerEvents } from './events.ts';
+import { endpointsOfCategory } from './plan.ts';
 import { nextCronAfter } from './schedule.ts';
+import { Schedules } from './schedules.ts';
 import { newTask } from './task.ts';
 import { enqueueTasks } from './trigger.ts';
 
@@ -28,8 +31,13 @@ export class Scheduler {
   #running: Promise<number> | undefined;
   #stopped = false;
 
+  readonly #schedules: Schedules;
+  readonly #events: PlannerEvents;
+
   constructor(deps: SchedulerDeps) {
     this.#deps = deps;
+    this.#schedules = new Schedules(deps.store.pool, deps.store.stateSchema);
+    this.#events = new PlannerEvents(deps.store.pool, deps.store.stateSchema);
   }
 
   start(): void {
@@ -62,32 +70,29 @@ export class Scheduler {
     const { config, store } = this.#deps;
     // Postgres's clock: every planner process judges due times and stamps tasks by the same one.
     const now = at ?? (await dbNow(store.pool));
-    const s = store.schema;
     const { deltaPollIntervalMs, fullSyncCron, fullSyncTimezone } = config.planner;
-    const deltaNext = new Date(now.getTime() + deltaPollIntervalMs);
-    const fullNext = nextCronAfter(fullSyncCron, fullSyncTimezone, now);
-    await store.pool.query(
-      `INSERT INTO ${s}.schedules (integration_id, endpoint, kind, next_due_at)
-       SELECT i.integration_id, e, k, CASE k WHEN 'delta' THEN $2::timestamptz ELSE $3::timestamptz END
-       FROM ${s}.integrations i CROSS JOIN unnest($1::text[]) e CROSS JOIN unnest(ARRAY['delta', 'full']) k
-       WHERE i.deleted_at IS NULL AND e LIKE lower(i.category) || '/%'
-       ON CONFLICT DO NOTHING`,
-      [config.kombo.endpoints, deltaNext, fullNext],
+    const next = {
+      delta: new Date(now.getTime() + deltaPollIntervalMs),
+      full: nextCronAfter(fullSyncCron, fullSyncTimezone, now),
+    };
+    const active = (await store.listIntegrations()).filter((i) => !i.deleted_at);
+    await this.#schedules.ensure(
+      active.map((i) => ({
+        integration_id: i.integration_id,
+        endpoints: endpointsOfCategory(i.category ?? undefined, config.kombo.endpoints),
+      })),
+      next,
     );
+    const running = active.filter((i) => !i.paused);
+    const eligible = {
+      full: running.map((i) => i.integration_id),
+      // Polling is for integrations that send no webhooks.
+      delta: running.filter((i) => !i.webhooks_seen_at).map((i) => i.integration_id),
+    };
     const due = await inTransaction(store.pool, async (client) => {
-      const found = await client.query<{ integration_id: string; endpoint: string; kind: 'delta' | 'full' }>(
-        `SELECT sc.integration_id, sc.endpoint, sc.kind FROM ${s}.schedules sc
-         JOIN ${s}.integrations i USING (integration_id)
-         WHERE sc.next_due_at <= $1 AND NOT i.paused AND i.deleted_at IS NULL
-           AND sc.endpoint = ANY($2::text[])
-           AND (sc.kind = 'full' OR i.webhooks_seen_at IS NULL)
-         ORDER BY sc.next_due_at
-         LIMIT 1000
-         FOR UPDATE OF sc SKIP LOCKED`,
-        [now, config.kombo.endpoints],
-      );
-      if (found.rows.length) {
-        const tasks = found.rows.map((r) =>
+      const found = await this.#schedules.claimDue(client, now, eligible, config.kombo.endpoints);
+      if (found.length) {
+        const tasks = found.map((r) =>
           newTask({
             integration_id: r.integration_id,
             endpoint: r.endpoint as never,
@@ -97,27 +102,11 @@ export class Scheduler {
           }),
         );
         await enqueueTasks(this.#deps.producer, config.kafka.topicPrefix, tasks);
-        await client.query(
-          `UPDATE ${s}.schedules sc SET last_enqueued_at = $1,
-             next_due_at = CASE sc.kind WHEN 'delta' THEN $2::timestamptz ELSE $3::timestamptz END
-           FROM unnest($4::text[], $5::text[], $6::text[]) AS d(integration_id, endpoint, kind)
-           WHERE sc.integration_id = d.integration_id AND sc.endpoint = d.endpoint AND sc.kind = d.kind`,
-          [
-            now,
-            deltaNext,
-            fullNext,
-            found.rows.map((r) => r.integration_id),
-            found.rows.map((r) => r.endpoint),
-            found.rows.map((r) => r.kind),
-          ],
-        );
+        await this.#schedules.enqueued(client, found, now, next);
       }
-      return found.rows;
+      return found;
     });
-    // Deduplication only needs to outlive Kombo's retries of one webhook.
-    await store.pool.query(`DELETE FROM ${s}.planner_events WHERE planned_at < $1`, [
-      new Date(now.getTime() - 14 * 86_400_000),
-    ]);
+    await this.#events.forgetBefore(new Date(now.getTime() - 14 * 86_400_000));
     return due.length;
   }
 }

@@ -7,6 +7,7 @@ import type { Producer } from '../topics/kafka.ts';
 import { tasksTopic } from '../topics/names.ts';
 import { endpointsOfCategory } from './plan.ts';
 import { cronPeriodMs } from './schedule.ts';
+import { Schedules } from './schedules.ts';
 import { type FetchTask, newTask } from './task.ts';
 
 export class UnknownIntegrationError extends KomboStreamError {
@@ -68,12 +69,7 @@ export async function triggerSync(
   if (opts.mode === 'full') {
     const { fullSyncCron, fullSyncTimezone } = deps.config.planner;
     const period = cronPeriodMs(fullSyncCron, fullSyncTimezone, new Date());
-    await deps.store.pool.query(
-      `INSERT INTO ${deps.store.schema}.schedules (integration_id, endpoint, kind, next_due_at, last_enqueued_at)
-       SELECT $1, e, 'full', now() + make_interval(secs => $3::double precision / 1000), now() FROM unnest($2::text[]) e
-       ON CONFLICT (integration_id, endpoint, kind) DO UPDATE SET next_due_at = EXCLUDED.next_due_at, last_enqueued_at = now()`,
-      [integrationId, wanted, period],
-    );
+    await new Schedules(deps.store.pool, deps.store.stateSchema).deferFull(integrationId, wanted, period);
   }
   return tasks;
 }

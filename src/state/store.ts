@@ -201,13 +201,11 @@ export class StateStore {
     );
   }
 
-  /** Offboarding: the endpoint's state and schedules are forgotten. */
+  /** Offboarding: the endpoint's state is forgotten. */
   async forgetEndpoint(integrationId: string, endpoint: string): Promise<void> {
-    for (const table of ['endpoint_state', 'schedules']) {
-      await this.pool.query(`DELETE FROM ${this.schema}.${table} WHERE integration_id = $1 AND endpoint = $2`, [
-        integrationId,
-        endpoint,
-      ]);
-    }
+    await this.pool.query(`DELETE FROM ${this.schema}.endpoint_state WHERE integration_id = $1 AND endpoint = $2`, [
+      integrationId,
+      endpoint,
+    ]);
   }
 }
