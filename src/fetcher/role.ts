@@ -78,7 +78,14 @@ export async function startFetcher(deps: RoleDeps, opts: FetcherOptions = {}): P
           return 'done' as const;
         }
         const outcome = await executeFetch(ctx, task);
-        log.debug({ task: task.task_id, outcome: outcome.kind }, 'task finished');
+        log.debug(
+          {
+            task: task.task_id,
+            outcome: outcome.kind,
+            ...(outcome.kind === 'skipped' ? { reason: outcome.reason } : {}),
+          },
+          'task finished',
+        );
         return 'done' as const;
       });
       return result === 'locked' ? { retryInMs: 1_000 } : result;

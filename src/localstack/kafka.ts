@@ -99,7 +99,9 @@ export async function startKafka(opts: {
   await writeFile(log4j, log4jProperties);
   const classpath = `${libs}/*`;
   const logConfig = `-Dlog4j.configuration=file:${log4j}`;
-  const clusterId = randomBytes(16).toString('base64url');
+  // A cluster id starting with '-' reads as an option to the storage tool (1 run in 64 failed so).
+  let clusterId = randomBytes(16).toString('base64url');
+  while (clusterId.startsWith('-')) clusterId = randomBytes(16).toString('base64url');
   // Start-up flags for a short-lived JVM: format is a one-shot tool.
   await runToCompletion('java', [
     '-Xmx256m',

@@ -55,6 +55,10 @@ const sim = await startSimulator({
 });
 const logFile = path.join(infraDir, 'chaos-connector.log');
 const logStream = createWriteStream(logFile);
+// Writes, not pipes: a pipe per process (a dozen at once) would pile listeners onto the one stream.
+const toLog = (p: ChildProcess) => {
+  for (const out of [p.stdout, p.stderr]) out?.on('data', (c: Buffer) => logStream.write(c));
+};
 const settings: Record<string, string> = {
   KAFKA_BROKERS: kafkaBroker.brokers,
   DATABASE_URL: postgres.url,
@@ -67,6 +71,9 @@ const settings: Record<string, string> = {
   FETCH_OVERLAP: '5s',
   FETCH_CONCURRENCY: '4',
   FETCH_MAX_ATTEMPTS: '10',
+  // Every full fetch spans several turns: pages of 10, one page per turn.
+  FETCH_PAGE_SIZE: '10',
+  FETCH_MAX_PAGES_PER_TURN: '1',
   FETCH_RETRY_MAX: '5s',
   KOMBO_RATE_LIMIT: '100',
   KOMBO_RATE_LIMIT_PER_INTEGRATION: '20',
@@ -89,8 +96,7 @@ async function startRole(role: Role): Promise<void> {
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
-  child.stdout?.pipe(logStream, { end: false });
-  child.stderr?.pipe(logStream, { end: false });
+  toLog(child);
   child.once('exit', (code, signal) => {
     if (!killing.has(child) && !stopping) {
       crashes.push(`${role} exited (${code ?? signal})`);
@@ -160,6 +166,35 @@ const chaos = async (): Promise<boolean> => {
     log('restarting Postgres');
     await postgres.restart();
   });
+  // Operators act meanwhile: a manual full sync of one integration, and a drift run of another in its
+  // own process (either may meet a full fetch in flight: they must join it, not fork or delete).
+  const cli = (args: string[]) =>
+    new Promise<number | null>((resolve) => {
+      const p = spawn(
+        process.execPath,
+        ['--disable-warning=TimeoutNegativeWarning', path.join(projectRoot, 'src/cli.ts'), ...args],
+        { env: { ...process.env, ...settings }, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      toLog(p);
+      p.once('exit', resolve);
+    });
+  const someIntegration = () => {
+    const all = sim.core.integrations().map((i) => i.id);
+    return all[Math.floor(Math.random() * all.length)] as string;
+  };
+  events.push(async () => {
+    const id = someIntegration();
+    log(`manual full sync of ${id}`);
+    const code = await cli(['sync', id, '--full']);
+    if (code !== 0) log(`sync exited ${code} (a restart may have been under way)`);
+  });
+  events.push(async () => {
+    const id = someIntegration();
+    log(`drift run of ${id}, concurrently`);
+    void cli(['drift', 'run', '--integration', id]).then((code) => {
+      if (code !== 0) log(`concurrent drift run exited ${code} (a restart may have been under way)`);
+    });
+  });
   events.push(async () => {
     log('429 storm (5 s)');
     sim.core.setApiFaults({ stormUntil: Date.now() + 5_000, retryAfterSec: 2 });
@@ -205,7 +240,13 @@ const chaos = async (): Promise<boolean> => {
   const records = [...sim.core.webhooks.records.values()];
   const attempts = sim.core.webhooks.attempts;
   const dead = (await readTopic(kafka, dlqTopic(PREFIX))).length;
-  const ok = diff.length === 0 && lost.length === 0 && crashes.length === 0;
+  const turns = (
+    await pool.query(
+      `SELECT count(*)::int AS runs, min(turns)::int AS min_turns FROM kombo_stream.fetch_runs
+       WHERE mode = 'full' AND status = 'done' AND NOT detached AND endpoint IN ('hris/employees', 'ats/candidates')`,
+    )
+  ).rows[0];
+  const ok = diff.length === 0 && lost.length === 0 && crashes.length === 0 && turns.min_turns >= 1;
   const report = {
     integrations: ids.length,
     records: sim.core.integrations().reduce((n, i) => n + i.records, 0),
@@ -221,6 +262,7 @@ const chaos = async (): Promise<boolean> => {
     },
     upstreamFaultsServed: sim.core.faultsServed,
     deadLetters: dead,
+    fullFetchesOfEmployeesAndCandidates: turns,
     unexpectedExits: crashes,
     truth: t,
     verdict: ok ? 'OK' : 'FAILED',

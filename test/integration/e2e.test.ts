@@ -8,6 +8,7 @@ import { compareWithTruth, summarise } from '../../src/sim/verify.ts';
 import { StateStore } from '../../src/state/store.ts';
 import { quietLogger, testConfig } from '../helpers/config.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
+import { eventually } from '../helpers/topics.ts';
 
 const SECRET = 'whsec_e2e';
 let ctx: TestContext;
@@ -32,6 +33,9 @@ beforeAll(async () => {
     KOMBO_RATE_LIMIT_PER_INTEGRATION: 50,
     FETCH_OVERLAP: '2s',
     FETCH_CONCURRENCY: 6,
+    // Every full fetch of the main endpoints spans several turns, with deltas between them.
+    FETCH_PAGE_SIZE: 5,
+    FETCH_MAX_PAGES_PER_TURN: 1,
     SCHEDULER_TICK: '1h',
   });
   runtime = await startRuntime(config, ROLES, { logger: quietLogger(), host: '127.0.0.1' });
@@ -64,17 +68,30 @@ describe('end to end: 20 integrations with live changes and webhooks', () => {
     // Webhooks and deltas alone bring every record's own fields up to date...
     expect(await converge('changed-at')).toEqual({ missing: 0, stale: 0, extra: 0 });
     // ...and the drift pass corrects the nested data Kombo's updated_after does not report.
-    for (const id of ids)
-      await triggerSync(
-        {
-          config: runtime.deps.config,
-          store: new StateStore(ctx.pool, ctx.stateSchema),
-          producer: ctx.kafka.producer(),
-        },
-        id,
-        { mode: 'full' },
-      );
+    const producer = ctx.kafka.producer();
+    const deps = { config: runtime.deps.config, store: new StateStore(ctx.pool, ctx.stateSchema), producer };
+    const since = new Date();
+    for (const id of ids) await triggerSync(deps, id, { mode: 'full' });
+    await producer.close();
+    // Every full fetch (the ones just asked for, or the ones in flight they joined) has finished.
+    const inFlight = () =>
+      ctx.pool
+        .query(
+          `SELECT count(*) FILTER (WHERE status IN ('running', 'yielded'))::int AS open, count(*)::int AS n
+           FROM "${ctx.stateSchema}".fetch_runs WHERE mode = 'full' AND updated_at >= $1`,
+          [since],
+        )
+        .then((r) => r.rows[0]);
+    expect(await eventually(inFlight, (x) => x.n > 0 && x.open === 0, 120_000)).toMatchObject({ open: 0 });
     expect(await converge('content')).toEqual({ missing: 0, stale: 0, extra: 0 });
+    const turns = await ctx.pool.query(
+      `SELECT min(turns)::int AS min, count(*)::int AS n FROM "${ctx.stateSchema}".fetch_runs
+       WHERE mode = 'full' AND status = 'done' AND endpoint IN ('hris/employees', 'ats/candidates')`,
+    );
+    expect(turns.rows[0]).toMatchObject({ min: expect.any(Number), n: expect.any(Number) });
+    expect(turns.rows[0].min).toBeGreaterThanOrEqual(1);
+    // At least one per integration (a manual full sync joins the first one if that is still in flight).
+    expect(turns.rows[0].n).toBeGreaterThanOrEqual(20);
     const acked = sim.core.webhooks.acknowledged().filter((w) => w.type === 'data-changed').length;
     expect(acked).toBeGreaterThan(20);
   }, 240_000);

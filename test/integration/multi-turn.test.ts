@@ -5,6 +5,7 @@ import { createDriftContext } from '../../src/drift/context.ts';
 import { confirmSweep } from '../../src/drift/sweep.ts';
 import { startFetcher } from '../../src/fetcher/role.ts';
 import type { EndpointName } from '../../src/kombo/endpoints.ts';
+import { freePort } from '../../src/localstack/process.ts';
 import { type FetchTask, newTask, taskSchema } from '../../src/planner/task.ts';
 import { enqueueTasks } from '../../src/planner/trigger.ts';
 import { type Simulator, startSimulator } from '../../src/sim/index.ts';
@@ -14,6 +15,7 @@ import { dbNow } from '../../src/state/clock.ts';
 import { StateStore } from '../../src/state/store.ts';
 import type { Producer } from '../../src/topics/kafka.ts';
 import { recordTopic, tasksTopic } from '../../src/topics/names.ts';
+import { spawnNode } from '../helpers/child.ts';
 import { testDeps } from '../helpers/config.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { eventually, readTopic } from '../helpers/topics.ts';
@@ -29,7 +31,7 @@ let fetcher: RunningRole;
 let sink: RunningRole;
 let producer: Producer;
 let store: StateStore;
-let ids: Record<'replay' | 'coalesce' | 'order' | 'confirm' | 'heal' | 'behind', string>;
+let ids: Record<'replay' | 'coalesce' | 'order' | 'confirm' | 'heal' | 'behind' | 'clock', string>;
 let openSinkGate: (() => void) | undefined;
 let settings: RawSettings;
 
@@ -44,10 +46,11 @@ beforeAll(async () => {
       { category: 'HRIS', size: 40 },
       { category: 'HRIS', size: 30 },
       { category: 'HRIS', size: 30 },
+      { category: 'HRIS', size: 30 },
     ],
   });
-  const [replay, coalesce, order, confirm, heal, behind] = sim.core.integrations().map((i) => i.id) as string[];
-  ids = { replay, coalesce, order, confirm, heal, behind } as typeof ids;
+  const [replay, coalesce, order, confirm, heal, behind, clock] = sim.core.integrations().map((i) => i.id) as string[];
+  ids = { replay, coalesce, order, confirm, heal, behind, clock } as typeof ids;
   settings = {
     KOMBO_API_URL: sim.url,
     KOMBO_API_KEY: sim.apiKey,
@@ -232,6 +235,40 @@ describe('full fetches over many turns', () => {
     expect(JSON.parse(onTopic?.value?.toString() ?? '{}')).toEqual(v3);
     expect(await matchesTruth(id)).toEqual([]);
   });
+  it('a fetcher host whose clock is an hour slow neither loses the version order nor sets the watermark', async () => {
+    const id = ids.clock;
+    await runToEnd(await task(id, 'full', 'initial'));
+    const x = sim.core.truth(id, EMP, { includeDeleted: false })[0] as { id: string };
+    await sim.core.change(id, [{ op: 'update', endpoint: EMP, id: x.id }]);
+    await runToEnd(await task(id, 'delta'));
+    expect(await matchesTruth(id)).toEqual([]);
+    const before = await store.endpointState(id, EMP);
+    // The next fetch runs in another process on a host whose clock is an hour behind.
+    await fetcher.stop();
+    const env = Object.fromEntries(Object.entries(settings).map(([k, v]) => [k, String(v)]));
+    const slow = spawnNode(['--import', './test/fixtures/skew-clock.ts', 'src/cli.ts', 'start', '--role', 'fetcher'], {
+      ...env,
+      CLOCK_SKEW_MS: String(-3_600_000),
+      TOPIC_PREFIX: deps.config.kafka.topicPrefix,
+      PG_SCHEMA: ctx.schema,
+      STATE_SCHEMA: ctx.stateSchema,
+      PORT: String(await freePort()),
+      LOG_LEVEL: 'warn',
+    });
+    try {
+      await sim.core.change(id, [{ op: 'update', endpoint: EMP, id: x.id }]);
+      const run = await runToEnd(await task(id, 'delta'));
+      expect(run.status).toBe('done');
+      expect(await matchesTruth(id)).toEqual([]);
+      const after = await store.endpointState(id, EMP);
+      expect(after?.watermark?.getTime()).toBe(run.started_at.getTime());
+      expect(after?.watermark?.getTime()).toBeGreaterThan(before?.watermark?.getTime() ?? 0);
+    } finally {
+      slow.proc.kill('SIGTERM');
+      expect(await slow.exited, slow.output()).toBe(0);
+      fetcher = await startFetcher(await testDeps(ctx, settings), { maxWaitTimeInMs: 100 });
+    }
+  }, 120_000);
 });
 
 describe('confirming a blocked sweep', () => {
