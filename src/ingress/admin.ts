@@ -5,7 +5,7 @@ import { integrationStatus } from '../app/status.ts';
 import type { Config } from '../config/config.ts';
 import { DriftAlertChangedError, KomboStreamError, NoDriftAlertError } from '../errors.ts';
 import { endpointsOfCategory } from '../planner/plan.ts';
-import { BadTriggerError, triggerSync, UnknownIntegrationError } from '../planner/trigger.ts';
+import { BadTriggerError, fullsInFlight, triggerSync, UnknownIntegrationError } from '../planner/trigger.ts';
 import type { StateStore } from '../state/store.ts';
 import type { Producer } from '../topics/kafka.ts';
 
@@ -63,12 +63,22 @@ export function adminRouter(deps: AdminDeps): Router {
   });
   admin.post('/integrations/:id/sync', async (req, res) => {
     const body = syncBody.parse(req.body ?? {});
-    const tasks = await triggerSync(deps, req.params.id as string, {
+    const id = req.params.id as string;
+    const tasks = await triggerSync(deps, id, {
       mode: body.mode,
       ...(body.endpoints ? { endpoints: body.endpoints } : {}),
       reason: `admin:${body.mode}`,
     });
-    res.status(202).json({ tasks });
+    // A full sync of an endpoint whose full fetch is in flight joins that one (one per endpoint at a time).
+    const joining =
+      body.mode === 'full'
+        ? await fullsInFlight(
+            deps,
+            id,
+            tasks.map((t) => t.endpoint),
+          )
+        : [];
+    res.status(202).json({ tasks, joining });
   });
   for (const [path, paused] of [
     ['pause', true],

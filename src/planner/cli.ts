@@ -6,7 +6,7 @@ import { createPool } from '../state/pool.ts';
 import { StateStore } from '../state/store.ts';
 import { KafkaClient } from '../topics/kafka.ts';
 import { topicSpecs } from '../topics/topology.ts';
-import { triggerSync } from './trigger.ts';
+import { fullsInFlight, triggerSync } from './trigger.ts';
 
 /** `kombo-stream sync <integration> [--full] [--endpoint NAME]...`: a manual sync, as the admin API does it. */
 export async function runSync(args: string[], loadConfig: (file?: string) => Config): Promise<number> {
@@ -28,16 +28,28 @@ export async function runSync(args: string[], loadConfig: (file?: string) => Con
     await migrate(pool, config.postgres.stateSchema, STATE_MIGRATIONS);
     await kafka.ensureTopics([topicSpecs(config).tasks]);
     const producer = kafka.producer();
-    const tasks = await triggerSync(
-      { config, store: new StateStore(pool, config.postgres.stateSchema), producer },
-      integration,
-      {
-        mode: values.full ? 'full' : 'delta',
-        ...(values.endpoint ? { endpoints: values.endpoint } : {}),
-        reason: `cli:${values.full ? 'full' : 'delta'}`,
-      },
+    const deps = { config, store: new StateStore(pool, config.postgres.stateSchema), producer };
+    const tasks = await triggerSync(deps, integration, {
+      mode: values.full ? 'full' : 'delta',
+      ...(values.endpoint ? { endpoints: values.endpoint } : {}),
+      reason: `cli:${values.full ? 'full' : 'delta'}`,
+    });
+    const joining = new Map(
+      (values.full
+        ? await fullsInFlight(
+            deps,
+            integration,
+            tasks.map((t) => t.endpoint),
+          )
+        : []
+      ).map((r) => [r.endpoint, r]),
     );
-    for (const t of tasks) process.stdout.write(`queued ${t.mode} ${t.endpoint} (${t.task_id})\n`);
+    for (const t of tasks) {
+      const j = joining.get(t.endpoint);
+      process.stdout.write(
+        `queued ${t.mode} ${t.endpoint} (${t.task_id})${j ? `: joins the full fetch in flight since ${j.started_at.toISOString()} (run ${j.run_id}, ${j.turns} turns done)` : ''}\n`,
+      );
+    }
     return 0;
   } finally {
     await kafka.close();

@@ -2,6 +2,7 @@ import type { Config } from '../config/config.ts';
 import { KomboStreamError } from '../errors.ts';
 import { type EndpointName, isEndpointName } from '../kombo/endpoints.ts';
 import { dbNow } from '../state/clock.ts';
+import { FetchRuns } from '../state/fetch-runs.ts';
 import type { StateStore } from '../state/store.ts';
 import type { Producer } from '../topics/kafka.ts';
 import { tasksTopic } from '../topics/names.ts';
@@ -72,6 +73,26 @@ export async function triggerSync(
     await new Schedules(deps.store.pool, deps.store.stateSchema).deferFull(integrationId, wanted, period);
   }
   return tasks;
+}
+
+/**
+ * The full fetches in flight for these endpoints: a manual full sync of one joins it (coalescing)
+ * rather than starting a second, so operators are told so.
+ */
+export async function fullsInFlight(
+  deps: TriggerDeps,
+  integrationId: string,
+  endpoints: readonly EndpointName[],
+): Promise<{ endpoint: EndpointName; run_id: string; started_at: Date; turns: number }[]> {
+  const runs = new FetchRuns(deps.store.pool, deps.store.stateSchema, {
+    staleAfterMs: deps.config.fetcher.runStaleAfterMs,
+  });
+  const out = [];
+  for (const endpoint of endpoints) {
+    const r = await runs.inFlight(integrationId, endpoint);
+    if (r) out.push({ endpoint, run_id: r.runId, started_at: r.startedAt, turns: r.turns });
+  }
+  return out;
 }
 
 /**

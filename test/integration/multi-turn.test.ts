@@ -7,7 +7,7 @@ import { startFetcher } from '../../src/fetcher/role.ts';
 import type { EndpointName } from '../../src/kombo/endpoints.ts';
 import { freePort } from '../../src/localstack/process.ts';
 import { type FetchTask, newTask, taskSchema } from '../../src/planner/task.ts';
-import { enqueueTasks } from '../../src/planner/trigger.ts';
+import { enqueueTasks, fullsInFlight } from '../../src/planner/trigger.ts';
 import { type Simulator, startSimulator } from '../../src/sim/index.ts';
 import { compareWithTruth } from '../../src/sim/verify.ts';
 import { startSink } from '../../src/sink/role.ts';
@@ -126,16 +126,22 @@ const queued = async () =>
   (await deps.metrics.getSingleMetric('kombo_stream_fetcher_tasks_queued')?.get())?.values[0]?.value ?? 0;
 const fullRequests = { match: (q: { updatedAfter: number | undefined }) => q.updatedAfter === undefined };
 
+/** Starts a full fetch whose list requests wait once `after` of them passed; resolves when one waits. */
+async function heldFull(id: string, after: number, reason: string, only?: typeof fullRequests) {
+  const hold = sim.core.hold(id, EMP, { after, ...only });
+  const t = await task(id, 'full', reason);
+  await enqueue(t);
+  await eventually(
+    async () => hold.waiting,
+    (n) => n > 0,
+  );
+  return { hold, task: t };
+}
+
 describe('full fetches over many turns', () => {
   it('a redelivered continuation is a no-op: one chain, one drift report, the run left as it was', async () => {
     const id = ids.replay;
-    const hold = sim.core.hold(id, EMP, { after: 2 });
-    const first = await task(id, 'full');
-    await enqueue(first);
-    await eventually(
-      async () => hold.waiting,
-      (n) => n > 0,
-    );
+    const { hold, task: first } = await heldFull(id, 2, 'test:full');
     const [run] = await runs(id, first.requested_at);
     const [turn1] = await continuations(run.run_id);
     // A rebalance hands back an offset below turn 1's continuation while the run is in turn 3.
@@ -168,14 +174,13 @@ describe('full fetches over many turns', () => {
     await runToEnd(await task(id, 'full', 'initial'));
     expect(await matchesTruth(id)).toEqual([]);
     // The weekly full fetch is in its last turns (turn 5 of 6 waits)...
-    const hold = sim.core.hold(id, EMP, { after: 4 });
-    const weekly = await task(id, 'full', 'schedule:full');
-    await enqueue(weekly);
-    await eventually(
-      async () => hold.waiting,
-      (n) => n > 0,
-    );
-    // ...when an operator asks for a full sync, and the weekly task is replayed after a rebalance.
+    const { hold, task: weekly } = await heldFull(id, 4, 'schedule:full');
+    // ...when an operator asks for a full sync (and is told it joins the one in flight), and the weekly
+    // task is replayed after a rebalance.
+    const [weeklyRun] = await runs(id, weekly.requested_at);
+    expect(await fullsInFlight({ config: deps.config, store, producer }, id, [EMP])).toMatchObject([
+      { endpoint: EMP, run_id: weeklyRun.run_id },
+    ]);
     await enqueue(await task(id, 'full', 'admin:full'), weekly);
     await eventually(queued, (n) => n >= 2);
     hold.release();
@@ -201,13 +206,7 @@ describe('full fetches over many turns', () => {
     await runToEnd(await task(id, 'full', 'initial'));
     const x = sim.core.truth(id, EMP)[55] as { id: string };
     // The full fetch reads page 1, then waits before page 2.
-    const h1 = sim.core.hold(id, EMP, { after: 1, ...fullRequests });
-    const full = await task(id, 'full');
-    await enqueue(full);
-    await eventually(
-      async () => h1.waiting,
-      (n) => n > 0,
-    );
+    const { hold: h1, task: full } = await heldFull(id, 1, 'test:full', fullRequests);
     // x changes (v2) and a delta is queued: it runs between the full fetch's turns 2 and 3.
     await sim.core.change(id, [{ op: 'update', endpoint: EMP, id: x.id }]);
     const delta = await task(id, 'delta');
@@ -299,13 +298,7 @@ describe('confirming a blocked sweep', () => {
     const blocked = await outage(id);
     expect(await driftRuns(blocked.run_id)).toMatchObject([{ outcome: 'blocked', deleted: '0', blocked: '40' }]);
     // A later full fetch reads two pages, then fails for good (its task is dead-lettered).
-    const hold = sim.core.hold(id, EMP, { after: 2 });
-    const partial = await task(id, 'full', 'partial');
-    await enqueue(partial);
-    await eventually(
-      async () => hold.waiting,
-      (n) => n > 0,
-    );
+    const { hold, task: partial } = await heldFull(id, 2, 'partial');
     sim.core.setApiFaults({ failIntegrations: [id] });
     hold.release();
     try {
@@ -392,13 +385,7 @@ describe('the sink check', () => {
     sink = await startSink(await testDeps(ctx, settings), { maxWaitTimeInMs: 100, afterDbCommit: () => gate });
     fetcher = await startFetcher(impatient, { maxWaitTimeInMs: 100 });
     // The run takes longer than that grace, so a check that counted from the run's start would judge.
-    const hold = sim.core.hold(id, EMP, { after: 1 });
-    const full = await task(id, 'full', 'backfill');
-    await enqueue(full);
-    await eventually(
-      async () => hold.waiting,
-      (n) => n > 0,
-    );
+    const { hold, task: full } = await heldFull(id, 1, 'backfill');
     await new Promise((r) => setTimeout(r, 2_500));
     hold.release();
     const [run] = await eventually(
