@@ -46,12 +46,29 @@ export class DriftAlertChangedError extends KomboStreamError {
   }
 }
 
+/** A confirmation refused while a full fetch of the endpoint is in flight: it will judge the same keys. */
+export class FullFetchInFlightError extends KomboStreamError {
+  constructor(integrationId: string, endpoint: string, runId: string) {
+    super(
+      'KS_ERR_FULL_FETCH_IN_FLIGHT',
+      `a full fetch of ${integrationId} ${endpoint} is in flight (run ${runId}): nothing deleted; it judges the alert's records itself when it finishes`,
+    );
+  }
+}
+
 /** Another process holds the integration (a fetch, a drift pass, a purge): try again later. */
 export class IntegrationBusyError extends KomboStreamError {
   constructor(integrationId: string) {
     super('KS_ERR_INTEGRATION_BUSY', `a fetch of ${integrationId} is running; try again when it has finished`, {
       retriable: true,
     });
+  }
+}
+
+/** A fetch run was ended meanwhile (abandoned as stale, or its integration paused): its work stops. */
+export class RunAbandonedError extends KomboStreamError {
+  constructor(runId: string) {
+    super('KS_ERR_RUN_ABANDONED', `fetch run ${runId} was ended meanwhile; its work stops here`);
   }
 }
 

@@ -42,6 +42,10 @@ export interface Config {
     /** Bulk reads pause while the sink is more records behind than this (0: never). */
     readonly maxSinkLag: number;
     readonly timeoutMs: number;
+    /** Larger answers are refused (a misbehaving upstream must not run the process out of memory). */
+    readonly maxResponseBytes: number;
+    /** The longest a 429's Retry-After / ratelimit-reset is honoured for, per wait. */
+    readonly maxRetryWaitMs: number;
     readonly retry: {
       readonly maxAttempts: number;
       readonly baseMs: number;
@@ -142,6 +146,8 @@ export function loadConfig(opts: { env: NodeJS.ProcessEnv; file?: string; defaul
       runStaleAfterMs: s.FETCH_RUN_STALE_AFTER,
       maxSinkLag: s.FETCH_MAX_SINK_LAG,
       timeoutMs: s.FETCH_TIMEOUT,
+      maxResponseBytes: s.FETCH_MAX_RESPONSE_BYTES,
+      maxRetryWaitMs: s.FETCH_MAX_RETRY_WAIT,
       retry: Object.freeze({
         maxAttempts: s.FETCH_MAX_ATTEMPTS,
         baseMs: s.FETCH_RETRY_BASE,

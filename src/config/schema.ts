@@ -115,6 +115,12 @@ export const settingsSchema = z.object({
   FETCH_SETUP_PENDING_POLL: duration.default(30_000),
   FETCH_SETUP_PENDING_MAX: duration.default(2 * 3_600_000),
   FETCH_TIMEOUT: duration.default(30_000),
+  FETCH_MAX_RESPONSE_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(64 * 1024 * 1024),
+  FETCH_MAX_RETRY_WAIT: duration.default(15 * 60_000),
   FETCH_MAX_SINK_LAG: z.coerce.number().int().min(0).default(5_000),
   FETCH_RUN_STALE_AFTER: duration.default(6 * 3_600_000),
   KOMBO_RATE_LIMIT: z.coerce.number().positive().default(5),

@@ -88,7 +88,7 @@ async function runNow(config: Config, integration: string | undefined): Promise<
         serde: await createSerde(config),
       },
       producer,
-      { isStopping: () => false, onDriftReport: (r) => reports.push(r) },
+      { signal: new AbortController().signal, onDriftReport: (r) => reports.push(r) },
     );
     try {
       const targets = (await store.listIntegrations()).filter(

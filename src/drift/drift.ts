@@ -43,7 +43,7 @@ export async function afterFullFetch(ctx: DriftContext, metrics: DriftMetrics, r
     generation: run.generation,
     startedAt: run.startedAt,
   });
-  const heal = await healSink(ctx, ctx.kafka, run.integrationId, run.endpoint);
+  const heal = await healSink(ctx, run.integrationId, run.endpoint);
   const labels = { endpoint: run.endpoint };
   metrics.records.inc({ ...labels, action: 'reemitted' }, run.emitted);
   metrics.records.inc({ ...labels, action: 'deleted' }, swept.deleted);

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { DriftAlertChangedError, IntegrationBusyError, NoDriftAlertError } from '../errors.ts';
+import { DriftAlertChangedError, FullFetchInFlightError, IntegrationBusyError, NoDriftAlertError } from '../errors.ts';
 import { toRecords } from '../fetcher/emit.ts';
 import { withIntegrationLock } from '../fetcher/lock.ts';
 import type { EndpointName } from '../kombo/endpoints.ts';
 import { dbNow } from '../state/clock.ts';
+import { FetchRuns } from '../state/fetch-runs.ts';
 import { inTransaction } from '../state/pool.ts';
 import type { Generation } from '../state/record-index.ts';
 import { recordTopic } from '../topics/names.ts';
@@ -84,6 +85,13 @@ export async function confirmSweep(
   const outcome = await withIntegrationLock(ctx.pool, integrationId, async () => {
     const alert = await ctx.drift.openAlert(integrationId, endpoint);
     if (!alert) throw new NoDriftAlertError(integrationId, endpoint);
+    // A full fetch between turns may yet see some of these keys: deleting them now would only
+    // flap them; its own sweep judges them when it finishes.
+    const runs = new FetchRuns(ctx.pool, ctx.config.postgres.stateSchema, {
+      staleAfterMs: ctx.config.fetcher.runStaleAfterMs,
+    });
+    const inFlight = await runs.inFlight(integrationId, endpoint);
+    if (inFlight) throw new FullFetchInFlightError(integrationId, endpoint, inFlight.runId);
     const g: Generation = {
       integrationId,
       endpoint,

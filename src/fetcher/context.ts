@@ -16,7 +16,7 @@ import { RateLimiter } from './rate-limit.ts';
 export function createFetchContext(
   deps: RoleDeps,
   producer: Producer,
-  opts: { isStopping: () => boolean; onDriftReport?: (row: Awaited<ReturnType<typeof afterFullFetch>>) => void },
+  opts: { signal: AbortSignal; onDriftReport?: (row: Awaited<ReturnType<typeof afterFullFetch>>) => void },
 ): { ctx: FetchContext; close: () => Promise<void> } {
   const { config } = deps;
   if (!config.kombo.apiKey)
@@ -25,6 +25,8 @@ export function createFetchContext(
     apiUrl: config.kombo.apiUrl,
     apiKey: config.kombo.apiKey,
     timeoutMs: config.fetcher.timeoutMs,
+    maxResponseBytes: config.fetcher.maxResponseBytes,
+    maxRetryWaitMs: config.fetcher.maxRetryWaitMs,
   });
   const ctx: FetchContext = {
     ...createDriftContext(deps, producer),
@@ -33,7 +35,7 @@ export function createFetchContext(
     runs: new FetchRuns(deps.pool, config.postgres.stateSchema, { staleAfterMs: config.fetcher.runStaleAfterMs }),
     metrics: new FetchMetrics(deps.metrics),
     enqueue: (tasks) => enqueueTasks(producer, config.kafka.topicPrefix, tasks),
-    isStopping: opts.isStopping,
+    signal: opts.signal,
   };
   const driftMetrics = new DriftMetrics(deps.metrics, ctx.drift);
   ctx.onFullFetchComplete = async (run) => {

@@ -1,7 +1,7 @@
 import { Counter, Histogram } from 'prom-client';
 import type { DriftContext } from '../drift/context.ts';
-import { errorCode, KomboStreamError } from '../errors.ts';
-import { KomboApiError, type KomboClient, KomboTransportError, type Page } from '../kombo/client.ts';
+import { errorCode, KomboStreamError, RunAbandonedError } from '../errors.ts';
+import { KomboApiError, type KomboClient, KomboUpstreamError, type Page } from '../kombo/client.ts';
 import type { Registry } from '../observability/metrics.ts';
 import { type FetchTask, newTask } from '../planner/task.ts';
 import { dbNow } from '../state/clock.ts';
@@ -23,7 +23,7 @@ export type { FetchRun };
 
 export type FetchOutcome =
   | { kind: 'done'; run: FetchRun }
-  | { kind: 'yielded'; run: FetchRun; continuation: FetchTask }
+  | { kind: 'yielded'; run: FetchRun }
   | { kind: 'skipped'; reason: string };
 
 /**
@@ -32,7 +32,7 @@ export type FetchOutcome =
  * trouble, and the task is tried again later.
  */
 export function failsForGood(err: unknown): boolean {
-  return err instanceof KomboApiError || err instanceof KomboTransportError;
+  return err instanceof KomboUpstreamError;
 }
 
 export interface FetchContext extends DriftContext {
@@ -48,7 +48,8 @@ export interface FetchContext extends DriftContext {
   onPage?: (run: FetchRun) => void;
   /** Awaited before each page of a bulk read (full fetch or first fetch): backpressure. */
   beforeBulkPage?: () => Promise<void>;
-  isStopping: () => boolean;
+  /** Aborts when the process stops: every wait ends and the task is handed back. */
+  signal: AbortSignal;
 }
 
 export class FetchMetrics {
@@ -89,37 +90,43 @@ async function readPage(ctx: FetchContext, run: FetchRun, updatedAfter: string |
   const policy = ctx.config.fetcher.retry;
   let attempt = 1;
   let pendingWaited = 0;
-  for (;;) {
-    if (ctx.isStopping()) throw new HandBackError();
-    await ctx.limiter.acquire(run.integrationId);
-    try {
-      const page = await ctx.client.listPage(run.integrationId, run.endpoint, {
-        pageSize: ctx.config.fetcher.pageSize,
-        includeDeleted: true,
-        ...(updatedAfter ? { updatedAfter } : {}),
-        ...(run.cursor ? { cursor: run.cursor } : {}),
-      });
-      if (page.rateLimit.remaining === 0 && page.rateLimit.resetMs !== undefined)
-        ctx.limiter.pauseFor(page.rateLimit.resetMs);
-      return page;
-    } catch (err) {
-      const d = decideRetry(err, attempt, policy);
-      if (!d.retry) throw err;
-      if (!d.countsAsAttempt && (pendingWaited += d.delayMs) > policy.setupPendingMaxMs) throw err;
-      if (err instanceof KomboApiError && err.status === 429) ctx.limiter.pauseFor(d.delayMs);
-      ctx.metrics.retries.inc({ code: errorCode(err) });
-      ctx.logger.warn(
-        {
-          err: { code: errorCode(err), message: (err as Error).message },
-          attempt,
-          delayMs: d.delayMs,
-          endpoint: run.endpoint,
-        },
-        'page request failed; retrying',
-      );
-      if (d.countsAsAttempt) attempt++;
-      await sleep(d.delayMs);
+  try {
+    for (;;) {
+      await ctx.limiter.acquire(run.integrationId, ctx.signal);
+      try {
+        const page = await ctx.client.listPage(run.integrationId, run.endpoint, {
+          pageSize: ctx.config.fetcher.pageSize,
+          includeDeleted: true,
+          ...(updatedAfter ? { updatedAfter } : {}),
+          ...(run.cursor ? { cursor: run.cursor } : {}),
+        });
+        if (page.rateLimit.remaining === 0 && page.rateLimit.resetMs !== undefined)
+          ctx.limiter.pauseFor(page.rateLimit.resetMs);
+        return page;
+      } catch (err) {
+        const d = decideRetry(err, attempt, policy);
+        if (!d.retry) throw err;
+        if (!d.countsAsAttempt && (pendingWaited += d.delayMs) > policy.setupPendingMaxMs) throw err;
+        if (err instanceof KomboApiError && err.status === 429)
+          ctx.limiter.pauseFor(d.delayMs, err.scope === 'integration' ? run.integrationId : undefined);
+        ctx.metrics.retries.inc({ code: errorCode(err) });
+        ctx.logger.warn(
+          {
+            err: { code: errorCode(err), message: (err as Error).message },
+            attempt,
+            delayMs: d.delayMs,
+            endpoint: run.endpoint,
+          },
+          'page request failed; retrying',
+        );
+        if (d.countsAsAttempt) attempt++;
+        await sleep(d.delayMs, ctx.signal);
+      }
     }
+  } catch (err) {
+    // Stopping interrupts any wait (a rate limit, a backoff): the task goes back unfinished.
+    if (ctx.signal.aborted) throw new HandBackError();
+    throw err;
   }
 }
 
@@ -140,7 +147,11 @@ export async function executeFetch(
 ): Promise<FetchOutcome> {
   if (task.mode === 'purge') throw new Error('purge tasks are not fetches');
   const integration = await ctx.store.getIntegration(task.integration_id);
-  if (integration?.paused) return { kind: 'skipped', reason: 'integration paused' };
+  if (integration?.paused) {
+    // A run cut off here is not continued later: resuming the integration queues its full fetch again.
+    await ctx.runs.failFor(task, 'integration paused');
+    return { kind: 'skipped', reason: 'integration paused' };
+  }
   if (integration?.deleted_at) return { kind: 'skipped', reason: 'integration deleted' };
   const begun = await ctx.runs.begin(task, opts);
   if (begun.kind === 'skip') return { kind: 'skipped', reason: begun.reason };
@@ -212,21 +223,35 @@ export async function executeFetch(
         await ctx.enqueue([continuation]);
         await ctx.runs.checkpoint(run, page.next);
         timer({ outcome: 'yielded' });
-        return { kind: 'yielded', run, continuation };
+        return { kind: 'yielded', run };
       }
       run.cursor = page.next;
-      if (ctx.isStopping()) throw new HandBackError();
+      if (ctx.signal.aborted) throw new HandBackError();
     }
-    // The drift pass before the run is marked done: a crash in between repeats the last turn and the
-    // pass, whose parts are idempotent, instead of skipping the pass.
+    // The drift pass and the watermark before the run is marked done: a crash in between repeats the
+    // last turn and both (each idempotent) instead of skipping them.
     if (run.mode === 'full') await ctx.onFullFetchComplete?.(run);
-    await ctx.runs.finish(run);
     await ctx.store.fetchFinished(run.integrationId, run.endpoint, run.startedAt, run.mode === 'full');
+    await ctx.runs.finish(run);
     timer({ outcome: 'done' });
     return { kind: 'done', run };
   } catch (err) {
     timer({ outcome: 'error' });
-    if (failsForGood(err)) await ctx.runs.fail(run.runId, (err as Error).message).catch(() => {});
+    if (err instanceof RunAbandonedError) return { kind: 'skipped', reason: err.message };
+    if (failsForGood(err)) {
+      // Not caught: if Postgres cannot record the failure, the task is retried rather than the run left in flight.
+      const joined = await ctx.runs.fail(run.runId, (err as Error).message);
+      if (joined)
+        await ctx.enqueue([
+          newTask({
+            integration_id: run.integrationId,
+            endpoint: run.endpoint,
+            mode: 'full',
+            reason: `rejoin:${run.runId}`,
+            requested_at: joined,
+          }),
+        ]);
+    }
     throw err;
   }
 }

@@ -32,10 +32,10 @@ export async function startFetcher(deps: RoleDeps, opts: FetcherOptions = {}): P
     help: 'Tasks dead-lettered',
     registers: [deps.metrics],
   });
-  let stopping = false;
-  const { ctx, close } = createFetchContext({ ...deps, logger: log }, producer, { isStopping: () => stopping });
+  const stopper = new AbortController();
+  const { ctx, close } = createFetchContext({ ...deps, logger: log }, producer, { signal: stopper.signal });
   const sinkLag = new SinkLagWatch(config, deps.kafka, ctx.sinkOffsets);
-  ctx.beforeBulkPage = () => sinkLag.waitBelow(config.fetcher.maxSinkLag, () => stopping);
+  ctx.beforeBulkPage = () => sinkLag.waitBelow(config.fetcher.maxSinkLag, stopper.signal);
   const store = ctx.store;
 
   const deadLetter = async (
@@ -188,7 +188,7 @@ export async function startFetcher(deps: RoleDeps, opts: FetcherOptions = {}): P
     role: 'fetcher',
     health: () => ({ state }),
     async stop() {
-      stopping = true;
+      stopper.abort();
       await runner.stop();
       clearInterval(committer);
       await commit().catch((err) => log.warn({ err }, 'final offset commit failed'));

@@ -8,6 +8,8 @@ export interface QueuedTask {
   notBefore: number;
   /** Reads everything (a full fetch, a purge, or a delta with no watermark yet): no delta slot. */
   bulk: boolean;
+  /** The assignment of its partition it came with: work of an earlier one is not ours to commit. */
+  epoch: number;
 }
 
 export type RunResult = 'done' | { retryInMs: number } | 'handed-back';
@@ -31,6 +33,8 @@ export class TaskRunner {
   readonly #running = new Set<string>();
   readonly #pending = new Map<number, Set<bigint>>();
   readonly #maxSeen = new Map<number, bigint>();
+  /** Per partition: bumped whenever it is revoked, so tasks it held before cannot commit it. */
+  readonly #epochs = new Map<number, number>();
   readonly #inFlight = new Set<Promise<void>>();
   readonly #concurrency: number;
   readonly #bulkSlots: number;
@@ -59,8 +63,12 @@ export class TaskRunner {
     if (!this.#pending.has(partition)) this.#pending.set(partition, new Set());
     this.#pending.get(partition)?.add(offset);
     if ((this.#maxSeen.get(partition) ?? -1n) < offset) this.#maxSeen.set(partition, offset);
-    this.#enqueue({ task, partition, offset, attempts: 0, notBefore: 0, bulk });
+    this.#enqueue({ task, partition, offset, attempts: 0, notBefore: 0, bulk, epoch: this.#epoch(partition) });
     this.#pump();
+  }
+
+  #epoch(partition: number): number {
+    return this.#epochs.get(partition) ?? 0;
   }
 
   /** A task that needs no work (e.g. undecodable, dead-lettered at once) still moves the offset. */
@@ -112,6 +120,8 @@ export class TaskRunner {
         .then((r) => {
           this.#running.delete(id);
           if (q.bulk) this.#runningBulk--;
+          // Revoked while it ran: the partition's new owner has the task; it is neither committed nor retried here.
+          if (q.epoch !== this.#epoch(q.partition)) return;
           if (r === 'done') this.complete(q.partition, q.offset);
           else if (r !== 'handed-back' && !this.#stopped)
             this.#enqueue({ ...q, attempts: q.attempts + 1, notBefore: Date.now() + r.retryInMs });
@@ -150,10 +160,11 @@ export class TaskRunner {
       if (keep.length) this.#queues.set(id, keep);
       else this.#queues.delete(id);
     }
-    for (const p of [...this.#pending.keys()]) {
+    for (const p of new Set([...this.#pending.keys(), ...this.#epochs.keys()])) {
       if (!assigned.has(p)) {
         this.#pending.delete(p);
         this.#maxSeen.delete(p);
+        this.#epochs.set(p, this.#epoch(p) + 1);
       }
     }
   }

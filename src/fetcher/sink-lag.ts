@@ -53,11 +53,11 @@ export class SinkLagWatch {
    * stores nothing for a minute (stopped, removed, or failing) is not waited for: it must not hold
    * the topics' other subscribers back from a backfill.
    */
-  async waitBelow(max: number, stopping: () => boolean): Promise<void> {
+  async waitBelow(max: number, signal: AbortSignal): Promise<void> {
     if (max <= 0) return;
-    while (!stopping() && (await this.lag().catch(() => 0)) > max) {
+    while (!signal.aborted && (await this.lag().catch(() => 0)) > max) {
       if (Date.now() - this.#movedAt > STALL_MS) return;
-      await sleep(500);
+      await sleep(500, signal).catch(() => {});
     }
   }
 }

@@ -3,9 +3,15 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import { z } from 'zod';
 import { integrationStatus } from '../app/status.ts';
 import type { Config } from '../config/config.ts';
-import { DriftAlertChangedError, KomboStreamError, NoDriftAlertError } from '../errors.ts';
+import { DriftAlertChangedError, FullFetchInFlightError, KomboStreamError, NoDriftAlertError } from '../errors.ts';
 import { endpointsOfCategory } from '../planner/plan.ts';
-import { BadTriggerError, fullsInFlight, triggerSync, UnknownIntegrationError } from '../planner/trigger.ts';
+import {
+  BadTriggerError,
+  fullsInFlight,
+  resumeSyncs,
+  triggerSync,
+  UnknownIntegrationError,
+} from '../planner/trigger.ts';
 import type { StateStore } from '../state/store.ts';
 import type { Producer } from '../topics/kafka.ts';
 
@@ -87,8 +93,9 @@ export function adminRouter(deps: AdminDeps): Router {
     admin.post(`/integrations/:id/${path}`, async (req, res) => {
       const id = req.params.id as string;
       if (!(await store.setPaused(id, paused))) throw new UnknownIntegrationError(id);
-      // Resuming catches up at once from the unchanged watermarks.
-      const tasks = paused ? [] : await triggerSync(deps, id, { mode: 'delta', reason: 'admin:resume' });
+      // Resuming catches up at once from the unchanged watermarks, and queues again the full fetches
+      // that a pause (or a failure) cut off.
+      const tasks = paused ? [] : await resumeSyncs(deps, id);
       res.json({ integration_id: id, paused, tasks });
     });
   }
@@ -110,7 +117,7 @@ export function adminRouter(deps: AdminDeps): Router {
   admin.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
     if (err instanceof UnknownIntegrationError || err instanceof NoDriftAlertError)
       return res.status(404).json({ error: { code: err.code, message: err.message } });
-    if (err instanceof DriftAlertChangedError)
+    if (err instanceof DriftAlertChangedError || err instanceof FullFetchInFlightError)
       return res.status(409).json({ error: { code: err.code, message: err.message } });
     if (err instanceof BadTriggerError)
       return res.status(400).json({ error: { code: err.code, message: err.message } });

@@ -2,12 +2,23 @@ import { Pool } from 'undici';
 import { KomboStreamError } from '../errors.ts';
 import type { EndpointName } from './endpoints.ts';
 
+/**
+ * Anything Kombo's side did wrong: what the page policy could retry it has, so a task failing with
+ * one of these is dead-lettered (and shows in the endpoint's status), never retried without end.
+ */
+export class KomboUpstreamError extends KomboStreamError {}
+
 /** A non-2xx answer from Kombo, with Kombo's error code when the body carried one. */
-export class KomboApiError extends KomboStreamError {
+export class KomboApiError extends KomboUpstreamError {
   readonly status: number;
   readonly komboCode: string | undefined;
   /** Milliseconds the server asked us to wait (Retry-After or ratelimit-reset). */
   readonly retryAfterMs: number | undefined;
+  /**
+   * Whose limit or failure this is: REMOTE.* codes are the integration's own upstream system (its
+   * HR tool's rate limit), so only that integration waits; anything else is Kombo's, for everyone.
+   */
+  readonly scope: 'integration' | 'global';
 
   constructor(status: number, komboCode: string | undefined, message: string, retryAfterMs: number | undefined) {
     const code =
@@ -25,13 +36,31 @@ export class KomboApiError extends KomboStreamError {
     this.status = status;
     this.komboCode = komboCode;
     this.retryAfterMs = retryAfterMs;
+    this.scope = komboCode?.startsWith('REMOTE.') ? 'integration' : 'global';
+  }
+}
+
+/** The answer was larger than FETCH_MAX_RESPONSE_BYTES: not read, and not retried. */
+export class KomboResponseTooLargeError extends KomboUpstreamError {
+  constructor(endpoint: string, limit: number) {
+    super('KS_ERR_KOMBO_RESPONSE_TOO_LARGE', `GET ${endpoint}: the answer exceeds ${limit} bytes; not read`);
   }
 }
 
 /** The connection failed, timed out, or the body was cut off or not JSON: retriable. */
-export class KomboTransportError extends KomboStreamError {
+export class KomboTransportError extends KomboUpstreamError {
   constructor(message: string, cause?: unknown) {
     super('KS_ERR_KOMBO_TRANSPORT', message, { retriable: true, cause });
+  }
+}
+
+/** The cursor led back to a page already read in this fetch: following it would never end. */
+export class KomboCursorLoopError extends KomboUpstreamError {
+  constructor(endpoint: string, pages: number) {
+    super(
+      'KS_ERR_KOMBO_CURSOR_LOOP',
+      `GET ${endpoint}: the next cursor repeats one of this fetch's (after ${pages} pages)`,
+    );
   }
 }
 
@@ -53,17 +82,37 @@ function header(h: Record<string, string | string[] | undefined>, name: string):
   return Array.isArray(v) ? v[0] : v;
 }
 
-/** Retry-After (seconds or HTTP date), else ratelimit-reset (seconds). */
-export function retryAfterMs(h: Record<string, string | string[] | undefined>, now = Date.now()): number | undefined {
+/** Seconds this large are not a delay but a Unix time (some servers send ratelimit-reset so). */
+const EPOCH_SECONDS = 1e9;
+
+/** ratelimit-reset: seconds until the window resets (or, sent as a Unix time, when it does). */
+function resetMs(h: Record<string, string | string[] | undefined>, now: number): number | undefined {
+  const raw = header(h, 'ratelimit-reset');
+  const reset = Number(raw);
+  if (raw === undefined || !Number.isFinite(reset)) return undefined;
+  return Math.max(0, reset >= EPOCH_SECONDS ? reset * 1000 - now : reset * 1000);
+}
+
+/**
+ * Retry-After (seconds or HTTP date), else ratelimit-reset, clamped to `maxMs`: a server asking for
+ * days (or sending a Unix time where seconds belong) must not park a fetch beyond the longest wait
+ * we honour; after that wait the request is simply tried again.
+ */
+export function retryAfterMs(
+  h: Record<string, string | string[] | undefined>,
+  now = Date.now(),
+  maxMs = Number.POSITIVE_INFINITY,
+): number | undefined {
   const ra = header(h, 'retry-after');
+  let ms: number | undefined;
   if (ra !== undefined) {
     const secs = Number(ra);
-    if (Number.isFinite(secs)) return Math.max(0, secs * 1000);
     const at = Date.parse(ra);
-    if (!Number.isNaN(at)) return Math.max(0, at - now);
+    if (Number.isFinite(secs)) ms = Math.max(0, secs >= EPOCH_SECONDS ? secs * 1000 - now : secs * 1000);
+    else if (!Number.isNaN(at)) ms = Math.max(0, at - now);
   }
-  const reset = Number(header(h, 'ratelimit-reset'));
-  return Number.isFinite(reset) && header(h, 'ratelimit-reset') !== undefined ? Math.max(0, reset * 1000) : undefined;
+  ms ??= resetMs(h, now);
+  return ms === undefined ? undefined : Math.min(ms, maxMs);
 }
 
 /**
@@ -75,13 +124,49 @@ export class KomboClient {
   readonly #basePath: string;
   readonly #apiKey: string;
   readonly #timeoutMs: number;
+  readonly #maxBytes: number;
+  readonly #maxWaitMs: number;
 
-  constructor(opts: { apiUrl: string; apiKey: string; timeoutMs?: number; connections?: number }) {
+  constructor(opts: {
+    apiUrl: string;
+    apiKey: string;
+    timeoutMs?: number;
+    connections?: number;
+    maxResponseBytes?: number;
+    maxRetryWaitMs?: number;
+  }) {
     const url = new URL(opts.apiUrl);
     this.#pool = new Pool(url.origin, { connections: opts.connections ?? 16, keepAliveTimeout: 30_000, pipelining: 1 });
     this.#basePath = url.pathname.replace(/\/+$/, '');
     this.#apiKey = opts.apiKey;
     this.#timeoutMs = opts.timeoutMs ?? 30_000;
+    this.#maxBytes = opts.maxResponseBytes ?? 64 * 1024 * 1024;
+    this.#maxWaitMs = opts.maxRetryWaitMs ?? 15 * 60_000;
+  }
+
+  /** The body as text, refusing (and abandoning the connection) past the byte limit. */
+  async #text(res: Awaited<ReturnType<Pool['request']>>, endpoint: string): Promise<string> {
+    const declared = Number(header(res.headers as Record<string, string | string[] | undefined>, 'content-length'));
+    if (declared > this.#maxBytes) {
+      res.body.destroy();
+      throw new KomboResponseTooLargeError(endpoint, this.#maxBytes);
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    try {
+      for await (const c of res.body) {
+        size += (c as Buffer).length;
+        if (size > this.#maxBytes) {
+          res.body.destroy();
+          throw new KomboResponseTooLargeError(endpoint, this.#maxBytes);
+        }
+        chunks.push(c as Buffer);
+      }
+    } catch (err) {
+      if (err instanceof KomboResponseTooLargeError) throw err;
+      throw new KomboTransportError(`GET ${endpoint}: body cut off (${(err as Error).message})`, err);
+    }
+    return Buffer.concat(chunks).toString('utf8');
   }
 
   async listPage(integrationId: string, endpoint: EndpointName, q: ListQuery): Promise<Page> {
@@ -105,17 +190,13 @@ export class KomboClient {
     } catch (err) {
       throw new KomboTransportError(`GET ${endpoint} failed: ${(err as Error).message}`, err);
     }
-    let text: string;
-    try {
-      text = await res.body.text();
-    } catch (err) {
-      throw new KomboTransportError(`GET ${endpoint}: body cut off (${(err as Error).message})`, err);
-    }
+    const text = await this.#text(res, endpoint);
     const h = res.headers as Record<string, string | string[] | undefined>;
+    const reset = resetMs(h, Date.now());
     const rateLimit = {
       ...(header(h, 'ratelimit-limit') ? { limit: Number(header(h, 'ratelimit-limit')) } : {}),
       ...(header(h, 'ratelimit-remaining') ? { remaining: Number(header(h, 'ratelimit-remaining')) } : {}),
-      ...(header(h, 'ratelimit-reset') ? { resetMs: Number(header(h, 'ratelimit-reset')) * 1000 } : {}),
+      ...(reset === undefined ? {} : { resetMs: Math.min(reset, this.#maxWaitMs) }),
     };
     let body: unknown;
     try {
@@ -127,7 +208,12 @@ export class KomboClient {
     }
     if (res.statusCode < 200 || res.statusCode >= 300) {
       const e = (body as { error?: { code?: string; message?: string } } | undefined)?.error;
-      throw new KomboApiError(res.statusCode, e?.code ?? undefined, e?.message ?? text.slice(0, 200), retryAfterMs(h));
+      throw new KomboApiError(
+        res.statusCode,
+        e?.code ?? undefined,
+        e?.message ?? text.slice(0, 200),
+        retryAfterMs(h, Date.now(), this.#maxWaitMs),
+      );
     }
     const data = (body as { data?: { results?: unknown; next?: unknown } }).data;
     if (!data || !Array.isArray(data.results) || !(data.next === null || typeof data.next === 'string')) {

@@ -1,6 +1,7 @@
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../observability/log.ts';
 import { dbNow } from '../state/clock.ts';
+import { FetchRuns } from '../state/fetch-runs.ts';
 import { inTransaction } from '../state/pool.ts';
 import type { StateStore } from '../state/store.ts';
 import type { Producer } from '../topics/kafka.ts';
@@ -33,11 +34,15 @@ export class Scheduler {
 
   readonly #schedules: Schedules;
   readonly #events: PlannerEvents;
+  readonly #runs: FetchRuns;
 
   constructor(deps: SchedulerDeps) {
     this.#deps = deps;
     this.#schedules = new Schedules(deps.store.pool, deps.store.stateSchema);
     this.#events = new PlannerEvents(deps.store.pool, deps.store.stateSchema);
+    this.#runs = new FetchRuns(deps.store.pool, deps.store.stateSchema, {
+      staleAfterMs: deps.config.fetcher.runStaleAfterMs,
+    });
   }
 
   start(): void {
@@ -107,6 +112,9 @@ export class Scheduler {
       return found;
     });
     await this.#events.forgetBefore(new Date(now.getTime() - 14 * 86_400_000));
+    // One row per fetch adds up (a poll every few hours per endpoint and integration); a month is
+    // plenty for coverage, replays and status.
+    await this.#runs.prune(new Date(now.getTime() - 30 * 86_400_000));
     return due.length;
   }
 }

@@ -75,6 +75,20 @@ export async function triggerSync(
   return tasks;
 }
 
+/** After a pause: a catch-up delta of every endpoint, and the full fetches that did not finish. */
+export async function resumeSyncs(deps: TriggerDeps, integrationId: string): Promise<FetchTask[]> {
+  const runs = new FetchRuns(deps.store.pool, deps.store.stateSchema, {
+    staleAfterMs: deps.config.fetcher.runStaleAfterMs,
+  });
+  const unfinished = (await runs.unfinishedFulls(integrationId)).filter((e) => deps.config.kombo.endpoints.includes(e));
+  return [
+    ...(await triggerSync(deps, integrationId, { mode: 'delta', reason: 'admin:resume' })),
+    ...(unfinished.length
+      ? await triggerSync(deps, integrationId, { mode: 'full', endpoints: unfinished, reason: 'admin:resume' })
+      : []),
+  ];
+}
+
 /**
  * The full fetches in flight for these endpoints: a manual full sync of one joins it (coalescing)
  * rather than starting a second, so operators are told so.

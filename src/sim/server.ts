@@ -96,6 +96,20 @@ export class SimServer {
       return;
     }
     const target = req.headers['x-integration-id'];
+    if (typeof target === 'string' && f.remoteRateLimited.includes(target)) {
+      served.rateLimited++;
+      res.setHeader('retry-after', String(f.retryAfterSec));
+      sendError(
+        res,
+        new SimApiError(
+          429,
+          'REMOTE.RATE_LIMIT_EXCEEDED',
+          'Rate limit exceeded.',
+          "The integration's system is rate limiting our requests.",
+        ),
+      );
+      return;
+    }
     if (rng.bool(f.error5xxRate) || (typeof target === 'string' && f.failIntegrations.includes(target))) {
       served.serverError++;
       const status = rng.pick([500, 502, 503]);

@@ -41,6 +41,8 @@ export interface ApiFaults {
   emptyLists: boolean;
   /** Integrations whose every API request fails with 500 (a broken upstream connection). */
   failIntegrations: string[];
+  /** Integrations whose own HR system is throttling: 429 REMOTE.RATE_LIMIT_EXCEEDED with retryAfterSec. */
+  remoteRateLimited: string[];
 }
 
 export const NO_API_FAULTS: ApiFaults = {
@@ -54,6 +56,7 @@ export const NO_API_FAULTS: ApiFaults = {
   retryAfterSec: 1,
   emptyLists: false,
   failIntegrations: [],
+  remoteRateLimited: [],
 };
 
 export interface SimulatorOptions {

@@ -59,9 +59,10 @@ export class TableWriter {
       ? `(${read('cur')}, ${changed('cur')}) <= (${read('EXCLUDED')}, ${changed('EXCLUDED')})`
       : `${read('cur')} <= ${read('EXCLUDED')}`;
     this.#upsert = upsert(newerWins);
-    // Healing repeats the version the record index holds, with that version's read time: it wins over
-    // the row unless the row holds a version read later, whatever the row's (perhaps edited) changed_at.
-    this.#heal = upsert(`${read('cur')} <= ${read('EXCLUDED')}`);
+    // Healing repeats the version the record index holds, stamped when the drift pass checked the row:
+    // it wins unless the row holds a version read later, whatever the row's (perhaps edited)
+    // changed_at; a stamp in the future can only be a hand edit.
+    this.#heal = upsert(`${read('cur')} <= ${read('EXCLUDED')} OR cur._kombo_fetched_at > now()`);
     this.#softDelete = `UPDATE ${t} AS t SET _kombo_deleted_at = now(), _kombo_fetched_at = d.fetched_at, _kombo_partition = d.part,
         _kombo_offset = d.off, _kombo_synced_at = now()
       FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[], $5::bigint[]) AS d(integration_id, id, fetched_at, part, off)

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { RunAbandonedError } from '../errors.ts';
 import type { EndpointName } from '../kombo/endpoints.ts';
 import type { FetchTask } from '../planner/task.ts';
 import { quoteIdent } from './migrate.ts';
@@ -85,8 +86,14 @@ export class FetchRuns {
           [task.integration_id, task.endpoint, this.#staleAfterMs],
         )
       ).rows[0];
-      if (active && !active.dead && !active.stale)
+      if (active && !active.dead && !active.stale) {
+        // Remembered: should that run fail, this request is queued again rather than lost.
+        await c.query(
+          `UPDATE ${this.#s}.fetch_runs SET joined_requested_at = GREATEST(joined_requested_at, $2) WHERE run_id = $1`,
+          [active.run_id, task.requested_at],
+        );
         return { kind: 'skip', reason: `coalesced into the full fetch in flight (run ${active.run_id})` };
+      }
       if (active)
         await c.query(
           `UPDATE ${this.#s}.fetch_runs SET status = 'failed', error = $2, updated_at = now() WHERE run_id = $1`,
@@ -156,13 +163,45 @@ export class FetchRuns {
     await this.#save(run, 'done');
   }
 
-  /** The run's task failed for good (dead-lettered): later continuations of it are no-ops. */
-  async fail(runId: string, error: string): Promise<void> {
-    await this.#pool.query(
+  /**
+   * The run's task failed for good (dead-lettered), or cannot go on (its integration was paused):
+   * later continuations of it are no-ops. Returns when a full request joined it, if one did: that
+   * request is not served now, so the caller queues a full fetch for it.
+   */
+  async fail(runId: string, error: string): Promise<Date | undefined> {
+    const r = await this.#pool.query<{ joined_requested_at: Date | null }>(
       `UPDATE ${this.#s}.fetch_runs SET status = 'failed', error = $2, updated_at = now()
-       WHERE run_id = $1 AND status IN ('running', 'yielded')`,
+       WHERE run_id = $1 AND status IN ('running', 'yielded') RETURNING joined_requested_at`,
       [runId, error.slice(0, 2_000)],
     );
+    return r.rows[0]?.joined_requested_at ?? undefined;
+  }
+
+  /** Ends the run a task would work on (a continuation's, or the task's own in flight), if any. */
+  async failFor(task: FetchTask, error: string): Promise<Date | undefined> {
+    const row = task.run_id
+      ? await this.#run('run_id = $1', task.run_id)
+      : await this.#run(`task_id = $1 AND status IN ('running', 'yielded')`, task.task_id);
+    return row ? this.fail(row.run_id, error) : undefined;
+  }
+
+  /** Endpoints whose latest full run did not finish (failed or abandoned): resuming queues them again. */
+  async unfinishedFulls(integrationId: string): Promise<EndpointName[]> {
+    const r = await this.#pool.query<{ endpoint: EndpointName }>(
+      `SELECT endpoint FROM (
+         SELECT DISTINCT ON (endpoint) endpoint, status FROM ${this.#s}.fetch_runs
+         WHERE integration_id = $1 AND mode = 'full' ORDER BY endpoint, started_at DESC) latest
+       WHERE status <> 'done'`,
+      [integrationId],
+    );
+    return r.rows.map((x) => x.endpoint);
+  }
+
+  /** Finished and failed runs older than `before` are forgotten (the table would grow per poll). */
+  async prune(before: Date): Promise<void> {
+    await this.#pool.query(`DELETE FROM ${this.#s}.fetch_runs WHERE status IN ('done', 'failed') AND updated_at < $1`, [
+      before,
+    ]);
   }
 
   /** The full fetch of an endpoint in flight, if any (for answers to operators). */
@@ -185,13 +224,18 @@ export class FetchRuns {
     ]);
   }
 
+  /**
+   * Only a run still in flight moves on: one abandoned meanwhile (a process that lost its lock's
+   * connection and kept going) is not brought back.
+   */
   async #save(run: FetchRun, status: Status): Promise<void> {
-    await this.#pool.query(
+    const r = await this.#pool.query(
       `UPDATE ${this.#s}.fetch_runs SET cursor = $2, turns = $3, pages = $4, emitted = $5, unchanged = $6, status = $7,
          finished_at = CASE WHEN $7 = 'done' THEN now() END, updated_at = now()
-       WHERE run_id = $1`,
+       WHERE run_id = $1 AND status IN ('running', 'yielded')`,
       [run.runId, run.cursor, run.turns, run.pages, run.emitted, run.unchanged, status],
     );
+    if (r.rowCount === 0) throw new RunAbandonedError(run.runId);
   }
 }
 

@@ -22,7 +22,7 @@ describe('drift passes stream what they touch', () => {
     const code = await child.exited;
     expect(code, child.output()).toBe(0);
     expect(JSON.parse(child.output().trim().split('\n').at(-1) ?? '{}')).toMatchObject({
-      healed: ROWS,
+      emitted: ROWS,
       blocked: ROWS,
       deleted: ROWS,
     });

@@ -7,13 +7,13 @@ import { startFetcher } from '../../src/fetcher/role.ts';
 import type { EndpointName } from '../../src/kombo/endpoints.ts';
 import { freePort } from '../../src/localstack/process.ts';
 import { type FetchTask, newTask, taskSchema } from '../../src/planner/task.ts';
-import { enqueueTasks, fullsInFlight } from '../../src/planner/trigger.ts';
+import { enqueueTasks, fullsInFlight, resumeSyncs } from '../../src/planner/trigger.ts';
 import { type Simulator, startSimulator } from '../../src/sim/index.ts';
 import { compareWithTruth } from '../../src/sim/verify.ts';
 import { startSink } from '../../src/sink/role.ts';
 import { dbNow } from '../../src/state/clock.ts';
 import { StateStore } from '../../src/state/store.ts';
-import type { Producer } from '../../src/topics/kafka.ts';
+import type { OutRecord, Producer } from '../../src/topics/kafka.ts';
 import { recordTopic, tasksTopic } from '../../src/topics/names.ts';
 import { spawnNode } from '../helpers/child.ts';
 import { testDeps } from '../helpers/config.ts';
@@ -31,7 +31,7 @@ let fetcher: RunningRole;
 let sink: RunningRole;
 let producer: Producer;
 let store: StateStore;
-let ids: Record<'replay' | 'coalesce' | 'order' | 'confirm' | 'heal' | 'behind' | 'clock', string>;
+let ids: Record<'replay' | 'coalesce' | 'order' | 'confirm' | 'heal' | 'behind' | 'clock' | 'pause', string>;
 let openSinkGate: (() => void) | undefined;
 let settings: RawSettings;
 
@@ -47,10 +47,13 @@ beforeAll(async () => {
       { category: 'HRIS', size: 30 },
       { category: 'HRIS', size: 30 },
       { category: 'HRIS', size: 30 },
+      { category: 'HRIS', size: 30 },
     ],
   });
-  const [replay, coalesce, order, confirm, heal, behind, clock] = sim.core.integrations().map((i) => i.id) as string[];
-  ids = { replay, coalesce, order, confirm, heal, behind, clock } as typeof ids;
+  const [replay, coalesce, order, confirm, heal, behind, clock, pause] = sim.core
+    .integrations()
+    .map((i) => i.id) as string[];
+  ids = { replay, coalesce, order, confirm, heal, behind, clock, pause } as typeof ids;
   settings = {
     KOMBO_API_URL: sim.url,
     KOMBO_API_KEY: sim.apiKey,
@@ -348,6 +351,80 @@ describe('confirming a blocked sweep', () => {
     const again = await outage(id);
     expect(await driftRuns(again.run_id)).toMatchObject([{ outcome: 'blocked', deleted: '0' }]);
     expect(await live(id)).toBe(40);
+  });
+
+  it('deletions emitted by a confirmation that then failed are healed by the next drift pass', async () => {
+    const id = ids.confirm;
+    expect(await alert(id)).toMatchObject({ status: 'open' });
+    // The tombstones reach Kafka, then the confirmation fails: the index keeps the records live.
+    const sendsThenFails = {
+      send: async (topic: string, records: OutRecord[]) => {
+        await producer.send(topic, records);
+        throw new Error('connection lost after the send');
+      },
+    } as unknown as Producer;
+    await expect(confirmSweep(driftCtx(sendsThenFails), id, EMP)).rejects.toThrow(/connection lost/);
+    expect(await alert(id)).toMatchObject({ status: 'open' });
+    expect(
+      await eventually(
+        () => live(id),
+        (n) => n === 0,
+      ),
+    ).toBe(0);
+    // The records are there upstream: the next full fetch finds nothing changed, and its sink check
+    // puts back what the sink deleted (stamped as of the check, so it wins over the deletions).
+    const run = await runToEnd(await task(id, 'full', 'after-failed-confirm'));
+    expect(await driftRuns(run.run_id)).toMatchObject([{ healed: '40', deleted: '0', sink_checked: true }]);
+    expect(await matchesTruth(id)).toEqual([]);
+    expect(await alert(id)).toMatchObject({ status: 'resolved' });
+  });
+
+  it('is refused while a full fetch of the endpoint is in flight, running or between turns', async () => {
+    const id = ids.confirm;
+    await outage(id);
+    const { hold, task: full } = await heldFull(id, 1, 'in-flight');
+    // Mid-turn, the fetch holds the integration: try again later.
+    await expect(confirmSweep(driftCtx(), id, EMP)).rejects.toMatchObject({ code: 'KS_ERR_INTEGRATION_BUSY' });
+    // Between turns (its fetcher stopped after the turn, the continuation waiting on the topic), the
+    // run it would race is in flight: refused, nothing deleted.
+    const stopped = fetcher.stop();
+    hold.release();
+    await stopped;
+    expect((await runs(id, full.requested_at))[0]).toMatchObject({ status: 'yielded' });
+    await expect(confirmSweep(driftCtx(), id, EMP)).rejects.toMatchObject({ code: 'KS_ERR_FULL_FETCH_IN_FLIGHT' });
+    fetcher = await startFetcher(await testDeps(ctx, settings), { maxWaitTimeInMs: 100 });
+    await eventually(
+      () => runs(id, full.requested_at),
+      (r) => r[0]?.status === 'done',
+      60_000,
+    );
+    expect(await live(id)).toBe(40);
+    expect(await alert(id)).toMatchObject({ status: 'resolved' });
+  });
+});
+
+describe('pausing', () => {
+  it('a pause cuts a full fetch off; resuming queues it again, and it finishes', async () => {
+    const id = ids.pause;
+    const { hold, task: full } = await heldFull(id, 1, 'before-pause');
+    await store.setPaused(id, true);
+    hold.release();
+    const [cut] = await eventually(
+      () => runs(id, full.requested_at),
+      (r) => r[0]?.status === 'failed',
+      30_000,
+    );
+    expect(cut.error).toMatch(/paused/);
+    await store.setPaused(id, false);
+    const since = (await dbNow(ctx.pool)).toISOString();
+    const tasks = await resumeSyncs({ config: deps.config, store, producer }, id);
+    expect(tasks.filter((t) => t.mode === 'full').map((t) => t.endpoint)).toEqual([EMP]);
+    await eventually(
+      () => runs(id, since),
+      (r) => r.some((x) => x.mode === 'full' && x.status === 'done'),
+      60_000,
+    );
+    expect(await matchesTruth(id)).toEqual([]);
   });
 });
 

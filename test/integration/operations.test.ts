@@ -11,6 +11,7 @@ import { compareWithTruth, summarise } from '../../src/sim/verify.ts';
 import { tableLayout } from '../../src/sink/layout.ts';
 import { ensureTable } from '../../src/sink/tables.ts';
 import { readValueSchema } from '../../src/topics/schemas.ts';
+import { spawnNode } from '../helpers/child.ts';
 import { quietLogger, testConfig } from '../helpers/config.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { eventually } from '../helpers/topics.ts';
@@ -22,6 +23,92 @@ beforeAll(async () => {
 afterAll(async () => ctx?.close());
 
 describe('graceful shutdown under load', () => {
+  it('SIGTERM exits 0 within its budget while one integration is throttled for an hour and a page is mid-retry', async () => {
+    const sim: Simulator = await startSimulator({
+      seed: 33,
+      integrations: [
+        { category: 'HRIS', size: 20 },
+        { category: 'HRIS', size: 20 },
+        { category: 'HRIS', size: 20 },
+      ],
+    });
+    const [throttled, failing, fine] = sim.core.integrations().map((i) => i.id) as [string, string, string];
+    // The first integration's own HR system asks for an hour; the second's answers 5xx for now.
+    sim.core.setApiFaults({ remoteRateLimited: [throttled], failIntegrations: [failing], retryAfterSec: 3_600 });
+    const port = await freePort();
+    const { StateStore } = await import('../../src/state/store.ts');
+    const { triggerSync } = await import('../../src/planner/trigger.ts');
+    const config = testConfig(ctx, {
+      KOMBO_API_URL: sim.url,
+      KOMBO_API_KEY: sim.apiKey,
+      PORT: port,
+      KOMBO_ENDPOINTS: 'hris/employees',
+      FETCH_RETRY_BASE: '20s',
+      FETCH_RETRY_MAX: '60s',
+      SCHEDULER_TICK: '50ms',
+      TOPIC_PREFIX: `${ctx.prefix}.budget`,
+      STATE_SCHEMA: `${ctx.stateSchema}_b`,
+      PG_SCHEMA: `${ctx.schema}_b`,
+    });
+    const child = spawnNode(['src/cli.ts', 'start'], {
+      KOMBO_API_URL: sim.url,
+      KOMBO_API_KEY: sim.apiKey,
+      KOMBO_WEBHOOK_SECRET: 'whsec_budget',
+      PORT: String(port),
+      KOMBO_ENDPOINTS: 'hris/employees',
+      FETCH_RETRY_BASE: '20s',
+      FETCH_RETRY_MAX: '60s',
+      SCHEDULER_TICK: '50ms',
+      TOPIC_PREFIX: config.kafka.topicPrefix,
+      STATE_SCHEMA: config.postgres.stateSchema,
+      PG_SCHEMA: config.postgres.sinkSchema,
+      KAFKA_PARTITIONS: '3',
+      LOG_LEVEL: 'warn',
+    });
+    try {
+      await eventually(
+        () =>
+          request(`http://127.0.0.1:${port}/healthz`).then(
+            (r) => r.statusCode,
+            () => 0,
+          ),
+        (s) => s === 200,
+        60_000,
+      );
+      const { createPool } = await import('../../src/state/pool.ts');
+      const pool = createPool(config.databaseUrl, { max: 2 });
+      const store = new StateStore(pool, config.postgres.stateSchema);
+      const producer = ctx.kafka.producer();
+      for (const id of [throttled, failing, fine]) {
+        await store.upsertIntegration({ integration_id: id, tool: 'personio', category: 'HRIS' });
+        await triggerSync({ config, store, producer }, id, { mode: 'full' });
+      }
+      await producer.close();
+      // The other integration is not held up by the throttled one: its fetch finishes.
+      await eventually(
+        () => store.endpointState(fine, 'hris/employees'),
+        (s) => s?.status === 'ok',
+        30_000,
+      );
+      // Both others are now waiting: an hour for the throttle, 20 s or more for the next retry.
+      await eventually(
+        () => store.endpointState(throttled, 'hris/employees'),
+        (s) => s?.status === 'running',
+        30_000,
+      );
+      await pool.end();
+      const t0 = Date.now();
+      child.proc.kill('SIGTERM');
+      expect(await child.exited, child.output()).toBe(0);
+      expect(Date.now() - t0).toBeLessThan(15_000);
+    } finally {
+      child.proc.kill('SIGKILL');
+      await sim.stop();
+      await ctx.pool.query(`DROP SCHEMA IF EXISTS "${config.postgres.stateSchema}" CASCADE`);
+      await ctx.pool.query(`DROP SCHEMA IF EXISTS "${config.postgres.sinkSchema}" CASCADE`);
+    }
+  }, 180_000);
+
   it('SIGTERM exits 0 promptly, and across the restart Postgres loses and duplicates nothing', async () => {
     const port = await freePort();
     const secret = 'whsec_graceful';

@@ -109,6 +109,25 @@ describe('fetch runs', () => {
   });
 });
 
+describe('fetch runs, when a run ends early', () => {
+  it('a full request that joined a run is handed back when that run fails, so it is not lost', async () => {
+    const run = await started(await task('joined', 'full'));
+    const joining = await task('joined', 'full');
+    expect((await runs.begin(joining)).kind).toBe('skip');
+    expect((await runs.fail(run.runId, 'dead-lettered'))?.toISOString()).toBe(joining.requested_at);
+    // A run nobody joined hands back nothing.
+    const lone = await started(await task('joined', 'full'));
+    expect(await runs.fail(lone.runId, 'dead-lettered')).toBeUndefined();
+  });
+
+  it('a run ended meanwhile is not brought back by the process that was still working on it', async () => {
+    const run = await started(await task('ended', 'full'));
+    await runs.fail(run.runId, 'abandoned');
+    await expect(runs.checkpoint(run, 'c')).rejects.toMatchObject({ code: 'KS_ERR_RUN_ABANDONED' });
+    await expect(runs.finish(run)).rejects.toMatchObject({ code: 'KS_ERR_RUN_ABANDONED' });
+  });
+});
+
 describe('record index', () => {
   const rec = (id: string, hash = `h-${id}`) => ({ id, hash, deleted: false, changedAt: null, value: { id, hash } });
   const gen = async (g: string, startedAt: Date) => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { diffPage, scrub } from '../../src/fetcher/emit.ts';
 import { decideRetry, type RetryPolicy } from '../../src/fetcher/policy.ts';
-import { RateLimiter } from '../../src/fetcher/rate-limit.ts';
-import { type QueuedTask, TaskRunner } from '../../src/fetcher/runner.ts';
+import { RateLimiter, sleep } from '../../src/fetcher/rate-limit.ts';
+import { type QueuedTask, type RunResult, TaskRunner } from '../../src/fetcher/runner.ts';
 import { KomboApiError, KomboTransportError, retryAfterMs } from '../../src/kombo/client.ts';
 import { newTask } from '../../src/planner/task.ts';
 import { canonicalJson, contentHash } from '../../src/topics/content-hash.ts';
@@ -40,6 +40,18 @@ describe('retry policy', () => {
       { retry: false },
     );
   });
+  it('clamps huge waits and reads a ratelimit-reset sent as a Unix time as one', () => {
+    const now = Date.parse('2026-12-01T00:00:00Z');
+    const max = 15 * 60_000;
+    expect(retryAfterMs({ 'retry-after': '999999999999' }, now, max)).toBe(max);
+    expect(retryAfterMs({ 'retry-after': '3600' }, now, max)).toBe(max);
+    expect(retryAfterMs({ 'ratelimit-reset': String(now / 1000 + 30) }, now, max)).toBe(30_000);
+    expect(retryAfterMs({ 'ratelimit-reset': String(now / 1000 + 30) }, now)).toBe(30_000);
+  });
+  it("tells an integration's own rate limit (REMOTE.*) from Kombo's", () => {
+    expect(new KomboApiError(429, 'REMOTE.RATE_LIMIT_EXCEEDED', 'slow', 1_000).scope).toBe('integration');
+    expect(new KomboApiError(429, 'PLATFORM.RATE_LIMIT_EXCEEDED', 'slow', 1_000).scope).toBe('global');
+  });
   it('waits out setup-sync-pending without spending attempts', () => {
     const d = decideRetry(new KomboApiError(503, 'INTEGRATION.SETUP_SYNC_PENDING', 'wait', undefined), 99, policy);
     expect(d).toEqual({ retry: true, delayMs: 500, countsAsAttempt: false });
@@ -63,6 +75,30 @@ describe('rate limiter', () => {
     const t0 = Date.now();
     await rl.acquire('x');
     expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
+  });
+  it('holds only the integration whose own limit was hit; the others go on', async () => {
+    const rl = new RateLimiter({ globalPerSec: 1_000, perIntegrationPerSec: 1_000 });
+    rl.pauseFor(3_600_000, 'throttled');
+    const t0 = Date.now();
+    await rl.acquire('other');
+    expect(Date.now() - t0).toBeLessThan(100);
+    const stop = new AbortController();
+    const waiting = rl.acquire('throttled', stop.signal);
+    setTimeout(() => stop.abort(new Error('stopping')), 50);
+    await expect(waiting).rejects.toThrow('stopping');
+    expect(Date.now() - t0).toBeLessThan(1_000);
+  });
+  it('waits longer than a timer can hold without spinning, and a stop ends the wait at once', async () => {
+    const stop = new AbortController();
+    let ticks = 0;
+    const spin = setInterval(() => ticks++, 10);
+    const waiting = sleep(30 * 86_400_000, stop.signal);
+    await new Promise((r) => setTimeout(r, 100));
+    stop.abort(new Error('stopping'));
+    await expect(waiting).rejects.toThrow('stopping');
+    clearInterval(spin);
+    // A wait clamped to 1 ms would have run the event loop hot; this one let the interval tick freely.
+    expect(ticks).toBeGreaterThan(5);
   });
 });
 
@@ -180,13 +216,41 @@ describe('task runner', () => {
     expect(seen.filter((s) => s === 'flaky')).toHaveLength(2);
   });
 
-  it('drops queued tasks of partitions it no longer owns', async () => {
-    const runner = new TaskRunner({ concurrency: 1, run: () => new Promise(() => {}) });
-    runner.add(0, 0n, task('a', 'delta'));
-    runner.add(1, 0n, task('b', 'delta'));
-    runner.add(1, 1n, task('c', 'delta'));
+  it('drops queued tasks of partitions it no longer owns, and never commits or retries their running ones', async () => {
+    const finish = new Map<string, (r: RunResult) => void>();
+    const runs: string[] = [];
+    const runner = new TaskRunner({
+      concurrency: 2,
+      run: (q) => {
+        runs.push(q.task.reason);
+        return new Promise<RunResult>((resolve) => finish.set(q.task.reason, resolve));
+      },
+    });
+    runner.add(0, 0n, task('a', 'delta', 'a'));
+    runner.add(1, 0n, task('b', 'delta', 'b'));
+    runner.add(1, 1n, task('c', 'delta', 'c'));
+    expect(runs).toEqual(['a', 'b']);
+    // Partition 1 moves to another process while b runs; c, queued, goes with it.
     runner.retainPartitions(new Set([0]));
     expect(runner.queued).toBe(0);
     expect([...runner.committable().keys()]).toEqual([0]);
+    // b finishes after the revocation: its offset is not committed here, whatever it returns...
+    finish.get('b')?.('done');
+    finish.get('a')?.('done');
+    await new Promise((r) => setImmediate(r));
+    expect([...runner.committable()]).toEqual([[0, 1n]]);
+    // ...and a revoked task that asks to be retried is not queued again.
+    runner.add(2, 0n, task('d', 'delta', 'd'));
+    runner.retainPartitions(new Set([0]));
+    finish.get('d')?.({ retryInMs: 0 });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(runner.queued).toBe(0);
+    expect(runs).toEqual(['a', 'b', 'd']);
+    // The partition comes back: new tasks of it commit as usual.
+    runner.retainPartitions(new Set([0, 1]));
+    runner.add(1, 5n, task('e', 'delta', 'e'));
+    finish.get('e')?.('done');
+    await new Promise((r) => setImmediate(r));
+    expect(runner.committable().get(1)).toBe(6n);
   });
 });

@@ -44,7 +44,7 @@ describe('sink lag backpressure for bulk reads', () => {
     let stored = 0;
     const { w } = watch(() => (stored += 1_000));
     expect(await w.lag()).toBe(9_000);
-    const waiting = w.waitBelow(5_000, () => false);
+    const waiting = w.waitBelow(5_000, new AbortController().signal);
     expect((await settle(waiting, 2_000)).done).toBe(false);
     expect((await settle(waiting, 10_000)).done).toBe(true);
     expect(await w.lag()).toBeLessThanOrEqual(5_000);
@@ -52,38 +52,17 @@ describe('sink lag backpressure for bulk reads', () => {
 
   it('stops waiting for a sink that stored nothing for a minute', async () => {
     const { w } = watch(() => 100);
-    const waiting = w.waitBelow(5_000, () => false);
+    const waiting = w.waitBelow(5_000, new AbortController().signal);
     expect((await settle(waiting, 30_000)).done).toBe(false);
     expect((await settle(waiting, 40_000)).done).toBe(true);
   });
 
   it('never waits without a sink, with the limit 0, or when stopping', async () => {
     const none = watch(() => undefined);
-    expect(
-      (
-        await settle(
-          none.w.waitBelow(5_000, () => false),
-          0,
-        )
-      ).done,
-    ).toBe(true);
+    expect((await settle(none.w.waitBelow(5_000, new AbortController().signal), 0)).done).toBe(true);
     const behind = watch(() => 0);
-    expect(
-      (
-        await settle(
-          behind.w.waitBelow(0, () => false),
-          0,
-        )
-      ).done,
-    ).toBe(true);
+    expect((await settle(behind.w.waitBelow(0, new AbortController().signal), 0)).done).toBe(true);
     expect(behind.reads()).toBe(0);
-    expect(
-      (
-        await settle(
-          behind.w.waitBelow(5_000, () => true),
-          0,
-        )
-      ).done,
-    ).toBe(true);
+    expect((await settle(behind.w.waitBelow(5_000, AbortSignal.abort()), 0)).done).toBe(true);
   });
 });
