@@ -40,7 +40,9 @@ const bench: BenchModule = {
       ]);
       const producer = b.kafka.producer();
       const cfg = { ...b.config, fetcher: { ...b.config.fetcher, maxPagesPerTurn: Number.MAX_SAFE_INTEGER } };
-      const { ctx, close } = createFetchContext({ ...b.deps, config: cfg }, producer, { signal: new AbortController().signal });
+      const { ctx, close } = createFetchContext({ ...b.deps, config: cfg }, producer, {
+        signal: new AbortController().signal,
+      });
       const fullPass = async () => {
         for (const { name } of ENDPOINTS.filter((e) => e.category === 'hris')) {
           await executeFetch(

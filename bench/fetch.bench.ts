@@ -61,7 +61,9 @@ const bench: BenchModule = {
       env.log('fetch: ours');
       const producer = b.kafka.producer();
       const cfg = { ...b.config, fetcher: { ...b.config.fetcher, maxPagesPerTurn: Number.MAX_SAFE_INTEGER } };
-      const { ctx, close } = createFetchContext({ ...b.deps, config: cfg }, producer, { signal: new AbortController().signal });
+      const { ctx, close } = createFetchContext({ ...b.deps, config: cfg }, producer, {
+        signal: new AbortController().signal,
+      });
       const rss = rssSampler();
       const ours = await timed(async () => {
         for (const ep of hris)
