@@ -1,11 +1,17 @@
 import { Counter, Histogram } from 'prom-client';
 import type { DriftContext } from '../drift/context.ts';
 import { errorCode, KomboStreamError, RunAbandonedError } from '../errors.ts';
-import { KomboApiError, type KomboClient, KomboUpstreamError, type Page } from '../kombo/client.ts';
+import {
+  KomboApiError,
+  type KomboClient,
+  KomboCursorLoopError,
+  KomboUpstreamError,
+  type Page,
+} from '../kombo/client.ts';
 import type { Registry } from '../observability/metrics.ts';
 import { type FetchTask, newTask } from '../planner/task.ts';
 import { dbNow } from '../state/clock.ts';
-import type { FetchRun, FetchRuns } from '../state/fetch-runs.ts';
+import type { FetchRun, FetchRuns, Joined } from '../state/fetch-runs.ts';
 import { recordTopic } from '../topics/names.ts';
 import { diffPage, scrub, toRecords } from './emit.ts';
 import { decideRetry } from './policy.ts';
@@ -130,12 +136,31 @@ async function readPage(ctx: FetchContext, run: FetchRun, updatedAfter: string |
   }
 }
 
+/** Queues the requests that waited for a run (joined it) and that the run's end leaves to serve. */
+async function requeue(ctx: FetchContext, run: FetchRun, joined: Joined): Promise<void> {
+  const tasks = (['full', 'delta'] as const).flatMap((mode) => {
+    const requested_at = joined[mode];
+    return requested_at
+      ? [
+          newTask({
+            integration_id: run.integrationId,
+            endpoint: run.endpoint,
+            mode,
+            reason: `joined:${run.runId}`,
+            requested_at,
+          }),
+        ]
+      : [];
+  });
+  if (tasks.length) await ctx.enqueue(tasks);
+}
+
 /**
  * Runs one turn of a fetch task: pages through the endpoint with include_deleted and, for deltas,
  * updated_after = watermark - overlap (resent on every page). Each page's changes are produced and
  * acknowledged before the record index is updated, stamped with the time the page was read
  * (Postgres's clock), which orders versions downstream (invariant 3); the watermark moves to the
- * run's start time only after the last page (invariant 2). A full fetch yields after maxPagesPerTurn
+ * run's start time only after the last page (invariant 2). A fetch yields after maxPagesPerTurn
  * pages with a continuation task for its next turn (invariant 7). Whether there is a run to work on
  * at all (coalescing, replays, coverage) is the fetch runs' decision. `detached`: the task is not on
  * the tasks topic (`drift run` in its own process), so nothing redelivers it if the process dies.
@@ -153,27 +178,35 @@ export async function executeFetch(
     return { kind: 'skipped', reason: 'integration paused' };
   }
   if (integration?.deleted_at) return { kind: 'skipped', reason: 'integration deleted' };
-  const begun = await ctx.runs.begin(task, opts);
+  // A new delta asks from its watermark; a run keeps the filter it began with on every turn (Kombo
+  // refuses a cursor with other filters, and a watermark may move meanwhile).
+  const watermark = (await ctx.store.endpointState(task.integration_id, task.endpoint))?.watermark;
+  const begun = await ctx.runs.begin(task, {
+    ...opts,
+    updatedAfter:
+      task.mode === 'delta' && watermark ? new Date(watermark.getTime() - ctx.config.fetcher.overlapMs) : null,
+  });
   if (begun.kind === 'skip') return { kind: 'skipped', reason: begun.reason };
   const run = begun.run;
   if (run.pages === 0)
     await ctx.store.fetchStarted(run.integrationId, run.endpoint, run.startedAt, run.mode === 'full');
-  const watermark = (await ctx.store.endpointState(run.integrationId, run.endpoint))?.watermark;
-  const updatedAfter =
-    run.mode === 'delta' && watermark
-      ? new Date(watermark.getTime() - ctx.config.fetcher.overlapMs).toISOString()
-      : undefined;
+  const updatedAfter = run.updatedAfter?.toISOString();
   const topic = recordTopic(ctx.config.kafka.topicPrefix, run.endpoint);
   const exclude = ctx.config.fetcher.excludeFields.get(run.endpoint);
   const timer = ctx.metrics.duration.startTimer({ mode: run.mode });
   let turnPages = 0;
   try {
-    // Bulk reads (full fetches, first fetches) wait while the sink is far behind: a backfill must not
-    // bury the deltas of other integrations under a backlog the sink needs minutes to drain.
+    // Bulk reads (full fetches, and deltas without a watermark, which read everything) wait while the
+    // sink is far behind, so a backfill cannot bury other integrations' deltas under a backlog. Every
+    // read, bulk or not, yields after a bounded number of pages, checkpointed.
     const bulk = run.mode === 'full' || !updatedAfter;
+    // Cursors this run has been at: one coming back means a cycle that would never end.
+    const seen = new Set([...run.checkpoints, ...(run.cursor ? [run.cursor] : [])]);
     for (;;) {
       if (bulk) await ctx.beforeBulkPage?.();
       const page = await readPage(ctx, run, updatedAfter);
+      if (page.next && seen.has(page.next)) throw new KomboCursorLoopError(run.endpoint, run.pages + 1);
+      if (page.next) seen.add(page.next);
       const readAt = await dbNow(ctx.store.pool);
       const records = page.results.map((r) => scrub(r, exclude));
       const known = await ctx.index.lookup(
@@ -205,7 +238,7 @@ export async function executeFetch(
       ctx.metrics.records.inc({ endpoint: run.endpoint, outcome: 'emitted' }, diff.changed.length);
       ctx.metrics.records.inc({ endpoint: run.endpoint, outcome: 'unchanged' }, diff.unchanged.length);
       if (!page.next) break;
-      if (run.mode === 'full' && turnPages >= ctx.config.fetcher.maxPagesPerTurn) {
+      if (turnPages >= ctx.config.fetcher.maxPagesPerTurn) {
         // Queued before the checkpoint: a crash between the two leaves this task uncommitted, so it is
         // redelivered and runs this turn again, and the early continuation finds its turn not yet
         // reached (a no-op). The integration lock keeps the continuation from running before the
@@ -213,7 +246,7 @@ export async function executeFetch(
         const continuation = newTask({
           integration_id: run.integrationId,
           endpoint: run.endpoint,
-          mode: 'full',
+          mode: run.mode,
           reason: `continuation:${run.runId}`,
           requested_at: readAt,
           cursor: page.next,
@@ -232,7 +265,7 @@ export async function executeFetch(
     // last turn and both (each idempotent) instead of skipping them.
     if (run.mode === 'full') await ctx.onFullFetchComplete?.(run);
     await ctx.store.fetchFinished(run.integrationId, run.endpoint, run.startedAt, run.mode === 'full');
-    await ctx.runs.finish(run);
+    await requeue(ctx, run, { delta: (await ctx.runs.finish(run)).delta });
     timer({ outcome: 'done' });
     return { kind: 'done', run };
   } catch (err) {
@@ -240,17 +273,7 @@ export async function executeFetch(
     if (err instanceof RunAbandonedError) return { kind: 'skipped', reason: err.message };
     if (failsForGood(err)) {
       // Not caught: if Postgres cannot record the failure, the task is retried rather than the run left in flight.
-      const joined = await ctx.runs.fail(run.runId, (err as Error).message);
-      if (joined)
-        await ctx.enqueue([
-          newTask({
-            integration_id: run.integrationId,
-            endpoint: run.endpoint,
-            mode: 'full',
-            reason: `rejoin:${run.runId}`,
-            requested_at: joined,
-          }),
-        ]);
+      await requeue(ctx, run, await ctx.runs.fail(run.runId, (err as Error).message));
     }
     throw err;
   }

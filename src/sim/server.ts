@@ -174,7 +174,11 @@ export class SimServer {
     const q = parseListQuery(url.searchParams);
     await this.core.passHolds(integration.id, endpoint, q);
     if (this.core.apiFaults.emptyLists) return { status: 'success', data: { next: null, results: [] } };
-    const { page, next } = selectPage(integration.store(endpoint), q);
+    const store = integration.store(endpoint);
+    let { page, next } = selectPage(store, q);
+    // A broken upstream's cursor that leads back to the second page instead of ending.
+    if (next === undefined && q.afterSeq > 0 && this.core.apiFaults.cursorLoops.includes(integration.id))
+      next = selectPage(store, { ...q, afterSeq: 0 }).next;
     return {
       status: 'success',
       data: {

@@ -43,6 +43,8 @@ export interface ApiFaults {
   failIntegrations: string[];
   /** Integrations whose own HR system is throttling: 429 REMOTE.RATE_LIMIT_EXCEEDED with retryAfterSec. */
   remoteRateLimited: string[];
+  /** Integrations whose last page points back to the second one instead of ending: a cursor cycle. */
+  cursorLoops: string[];
 }
 
 export const NO_API_FAULTS: ApiFaults = {
@@ -57,6 +59,7 @@ export const NO_API_FAULTS: ApiFaults = {
   emptyLists: false,
   failIntegrations: [],
   remoteRateLimited: [],
+  cursorLoops: [],
 };
 
 export interface SimulatorOptions {

@@ -18,6 +18,10 @@ export interface FetchRun {
   cursor: string | null;
   /** Turns completed: a continuation task carries the number of the turn it runs. */
   turns: number;
+  /** The delta's filter, kept for every turn (null: everything, for full fetches and first deltas). */
+  updatedAfter: Date | null;
+  /** Where each turn began (cursor cycles show as a repeat). */
+  checkpoints: string[];
   pages: number;
   emitted: number;
   unchanged: number;
@@ -55,7 +59,7 @@ export class FetchRuns {
   }
 
   /** The run a task is to work on now, or why it has nothing to do. */
-  async begin(task: FetchTask, opts: { detached?: boolean } = {}): Promise<Begun> {
+  async begin(task: FetchTask, opts: { detached?: boolean; updatedAfter?: Date | null } = {}): Promise<Begun> {
     if (task.mode === 'purge') throw new Error('purge tasks have no fetch run');
     const own = task.run_id
       ? await this.#run('run_id = $1', task.run_id)
@@ -64,7 +68,9 @@ export class FetchRuns {
     const covering = await this.#coveringRun(task);
     if (covering) return { kind: 'skip', reason: `covered by run ${covering}, which started after the request` };
     try {
-      return await inTransaction(this.#pool, (c) => this.#start(c, task, opts.detached ?? false));
+      return await inTransaction(this.#pool, (c) =>
+        this.#start(c, task, opts.detached ?? false, opts.updatedAfter ?? null),
+      );
     } catch (err) {
       // Two begins at once (only possible without the integration lock): the index let one through.
       if ((err as { code?: string }).code === '23505')
@@ -73,7 +79,22 @@ export class FetchRuns {
     }
   }
 
-  async #start(c: pg.PoolClient, task: FetchTask, detached: boolean): Promise<Begun> {
+  async #start(c: pg.PoolClient, task: FetchTask, detached: boolean, updatedAfter: Date | null): Promise<Begun> {
+    // A delta without a watermark reads everything: during a full fetch of the endpoint that would be
+    // a second full read (one per webhook, during a first backfill). It waits for that run instead,
+    // which queues one delta, from its own start, when it ends.
+    if (task.mode === 'delta' && updatedAfter === null) {
+      const joined = await c.query<{ run_id: string }>(
+        `UPDATE ${this.#s}.fetch_runs SET joined_delta_requested_at = GREATEST(joined_delta_requested_at, $3)
+         WHERE integration_id = $1 AND endpoint = $2 AND mode = 'full' AND status IN ('running', 'yielded')
+           AND NOT (detached AND status = 'running')
+           AND updated_at >= now() - make_interval(secs => $4::double precision / 1000)
+         RETURNING run_id`,
+        [task.integration_id, task.endpoint, task.requested_at, this.#staleAfterMs],
+      );
+      const run = joined.rows[0]?.run_id;
+      if (run) return { kind: 'skip', reason: `waits for the full fetch in flight (run ${run}); a delta follows it` };
+    }
     if (task.mode === 'full') {
       // Begins run under the integration's lock, so a detached run still 'running' now is one whose
       // process died: nothing will continue it. A run fed by the tasks topic is continued by its task.
@@ -107,11 +128,18 @@ export class FetchRuns {
     }
     const row = (
       await c.query<RunRow>(
-        `INSERT INTO ${this.#s}.fetch_runs (run_id, task_id, integration_id, endpoint, mode, started_at, generation, status, detached)
+        `INSERT INTO ${this.#s}.fetch_runs (run_id, task_id, integration_id, endpoint, mode, started_at, generation, status, detached, updated_after)
          VALUES (gen_random_uuid()::text, $1, $2, $3, $4::text, clock_timestamp(),
-                 CASE WHEN $4::text = 'full' THEN nextval('${this.#s}.fetch_generation') END, 'running', $5)
+                 CASE WHEN $4::text = 'full' THEN nextval('${this.#s}.fetch_generation') END, 'running', $5, $6)
          RETURNING *`,
-        [task.task_id, task.integration_id, task.endpoint, task.mode, detached],
+        [
+          task.task_id,
+          task.integration_id,
+          task.endpoint,
+          task.mode,
+          detached,
+          task.mode === 'delta' ? updatedAfter : null,
+        ],
       )
     ).rows[0] as RunRow;
     return { kind: 'run', run: toRun(row) };
@@ -156,33 +184,35 @@ export class FetchRuns {
   async checkpoint(run: FetchRun, cursor: string): Promise<void> {
     run.cursor = cursor;
     run.turns++;
+    run.checkpoints.push(cursor);
     await this.#save(run, 'yielded');
   }
 
-  async finish(run: FetchRun): Promise<void> {
-    await this.#save(run, 'done');
+  /** The run read every page. Returns the requests that waited for it, which the caller queues now. */
+  async finish(run: FetchRun): Promise<Joined> {
+    return this.#save(run, 'done');
   }
 
   /**
    * The run's task failed for good (dead-lettered), or cannot go on (its integration was paused):
-   * later continuations of it are no-ops. Returns when a full request joined it, if one did: that
-   * request is not served now, so the caller queues a full fetch for it.
+   * later continuations of it are no-ops. Returns the requests that joined it and are not served now,
+   * so the caller queues them again.
    */
-  async fail(runId: string, error: string): Promise<Date | undefined> {
-    const r = await this.#pool.query<{ joined_requested_at: Date | null }>(
+  async fail(runId: string, error: string): Promise<Joined> {
+    const r = await this.#pool.query<JoinedRow>(
       `UPDATE ${this.#s}.fetch_runs SET status = 'failed', error = $2, updated_at = now()
-       WHERE run_id = $1 AND status IN ('running', 'yielded') RETURNING joined_requested_at`,
+       WHERE run_id = $1 AND status IN ('running', 'yielded') RETURNING joined_requested_at, joined_delta_requested_at`,
       [runId, error.slice(0, 2_000)],
     );
-    return r.rows[0]?.joined_requested_at ?? undefined;
+    return joined(r.rows[0]);
   }
 
   /** Ends the run a task would work on (a continuation's, or the task's own in flight), if any. */
-  async failFor(task: FetchTask, error: string): Promise<Date | undefined> {
+  async failFor(task: FetchTask, error: string): Promise<Joined> {
     const row = task.run_id
       ? await this.#run('run_id = $1', task.run_id)
       : await this.#run(`task_id = $1 AND status IN ('running', 'yielded')`, task.task_id);
-    return row ? this.fail(row.run_id, error) : undefined;
+    return row ? this.fail(row.run_id, error) : {};
   }
 
   /** Endpoints whose latest full run did not finish (failed or abandoned): resuming queues them again. */
@@ -228,16 +258,31 @@ export class FetchRuns {
    * Only a run still in flight moves on: one abandoned meanwhile (a process that lost its lock's
    * connection and kept going) is not brought back.
    */
-  async #save(run: FetchRun, status: Status): Promise<void> {
-    const r = await this.#pool.query(
+  async #save(run: FetchRun, status: Status): Promise<Joined> {
+    const r = await this.#pool.query<JoinedRow>(
       `UPDATE ${this.#s}.fetch_runs SET cursor = $2, turns = $3, pages = $4, emitted = $5, unchanged = $6, status = $7,
-         finished_at = CASE WHEN $7 = 'done' THEN now() END, updated_at = now()
-       WHERE run_id = $1 AND status IN ('running', 'yielded')`,
-      [run.runId, run.cursor, run.turns, run.pages, run.emitted, run.unchanged, status],
+         checkpoints = $8, finished_at = CASE WHEN $7 = 'done' THEN now() END, updated_at = now()
+       WHERE run_id = $1 AND status IN ('running', 'yielded') RETURNING joined_requested_at, joined_delta_requested_at`,
+      [run.runId, run.cursor, run.turns, run.pages, run.emitted, run.unchanged, status, run.checkpoints],
     );
     if (r.rowCount === 0) throw new RunAbandonedError(run.runId);
+    return joined(r.rows[0]);
   }
 }
+
+/** Requests that joined a run instead of starting their own: when each last came. */
+export interface Joined {
+  full?: Date;
+  delta?: Date;
+}
+interface JoinedRow {
+  joined_requested_at: Date | null;
+  joined_delta_requested_at: Date | null;
+}
+const joined = (r: JoinedRow | undefined): Joined => ({
+  ...(r?.joined_requested_at ? { full: r.joined_requested_at } : {}),
+  ...(r?.joined_delta_requested_at ? { delta: r.joined_delta_requested_at } : {}),
+});
 
 interface RunRow {
   run_id: string;
@@ -252,6 +297,8 @@ interface RunRow {
   emitted: string;
   unchanged: string;
   status: Status;
+  updated_after: Date | null;
+  checkpoints: string[];
 }
 
 const toRun = (r: RunRow): FetchRun => ({
@@ -263,6 +310,8 @@ const toRun = (r: RunRow): FetchRun => ({
   generation: r.generation === null ? null : String(r.generation),
   cursor: r.cursor,
   turns: r.turns,
+  updatedAfter: r.updated_after,
+  checkpoints: r.checkpoints,
   pages: r.pages,
   emitted: Number(r.emitted),
   unchanged: Number(r.unchanged),

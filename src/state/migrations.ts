@@ -171,8 +171,13 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       CREATE UNIQUE INDEX fetch_runs_one_full_in_flight ON {{schema}}.fetch_runs (integration_id, endpoint)
         WHERE mode = 'full' AND status IN ('running', 'yielded');
       CREATE INDEX fetch_runs_task ON {{schema}}.fetch_runs (task_id) WHERE status IN ('running', 'yielded');
+      -- a delta's filter, the same on every turn; and the cursor each turn began at (a repeat is a cycle)
+      ALTER TABLE {{schema}}.fetch_runs ADD COLUMN updated_after timestamptz;
+      ALTER TABLE {{schema}}.fetch_runs ADD COLUMN checkpoints text[] NOT NULL DEFAULT '{}';
       -- the latest full request that joined this run while in flight: queued again if the run fails
       ALTER TABLE {{schema}}.fetch_runs ADD COLUMN joined_requested_at timestamptz;
+      -- the latest first delta (no watermark) that waits for this run: one delta follows the run
+      ALTER TABLE {{schema}}.fetch_runs ADD COLUMN joined_delta_requested_at timestamptz;
       -- whether the sink check ran (a sink that was not caught up is not judged)
       ALTER TABLE {{schema}}.drift_runs ADD COLUMN sink_checked boolean NOT NULL DEFAULT true;
     `,

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RoleDeps, RunningRole } from '../../src/app/role.ts';
 import { startFetcher } from '../../src/fetcher/role.ts';
+import { KomboClient } from '../../src/kombo/client.ts';
 import type { EndpointName } from '../../src/kombo/endpoints.ts';
 import { type FetchTask, newTask } from '../../src/planner/task.ts';
 import { enqueueTasks } from '../../src/planner/trigger.ts';
@@ -229,6 +230,9 @@ describe('fetching into compacted topics', () => {
   });
 
   it('a long full fetch yields; a later delta of a small integration and of the same one finish first', async () => {
+    // Both endpoints were fetched before, so both deltas are deltas from a watermark.
+    await run(BIG, 'hris/employments', 'full');
+    await run(HRIS, 'hris/employments', 'full');
     // The full fetch's first turn (2 pages) passes, then its pages are held: it is mid-run, and stays
     // so until released, whatever the machine's speed. Both deltas are requested meanwhile.
     const hold = sim.core.hold(BIG, 'hris/employments', { after: 2 });
@@ -299,5 +303,45 @@ describe('fetching into compacted topics', () => {
       )
     ).rows[0].n;
     expect(runsAfter).toBe(runsBefore);
+  });
+
+  it('a delta without a watermark reads everything in turns, checkpointed, like a full fetch', async () => {
+    const t = await run(BIG, 'hris/employees', 'delta');
+    const [r] = (
+      await ctx.pool.query(
+        `SELECT * FROM ${store.schema}.fetch_runs WHERE integration_id = $1 AND endpoint = 'hris/employees' AND mode = 'delta' AND started_at >= $2`,
+        [BIG, t.requested_at],
+      )
+    ).rows;
+    // 300 employees in pages of 25, two pages a turn.
+    expect(r).toMatchObject({ status: 'done', pages: 12, turns: 5, updated_after: null });
+    expect((await store.endpointState(BIG, 'hris/employees'))?.watermark?.getTime()).toBe(r.started_at.getTime());
+    expect(await view('hris/employees', BIG)).toEqual(liveTruth(BIG, 'hris/employees'));
+  });
+
+  it('a cursor that leads back to an earlier page fails the task with a clear error instead of running forever', async () => {
+    sim.core.setApiFaults({ cursorLoops: [HRIS] });
+    try {
+      await run(HRIS, 'hris/employees', 'full');
+    } finally {
+      sim.core.clearFaults();
+    }
+    const s = await store.endpointState(HRIS, 'hris/employees');
+    expect(s).toMatchObject({ status: 'failed', last_error_code: 'KS_ERR_KOMBO_CURSOR_LOOP' });
+    const dlq = (await readTopic(ctx.kafka, dlqTopic(prefix()))).at(-1);
+    expect(dlq?.headers['kombo-error-code']).toBe('KS_ERR_KOMBO_CURSOR_LOOP');
+  });
+
+  it('refuses an answer larger than the configured limit without reading it', async () => {
+    const client = new KomboClient({ apiUrl: sim.url, apiKey: sim.apiKey, maxResponseBytes: 4_096 });
+    try {
+      await expect(
+        client.listPage(BIG, 'hris/employees', { pageSize: 25, includeDeleted: true }),
+      ).rejects.toMatchObject({ code: 'KS_ERR_KOMBO_RESPONSE_TOO_LARGE' });
+      const small = await client.listPage(BIG, 'hris/absence-types', { pageSize: 1, includeDeleted: true });
+      expect(small.results).toHaveLength(1);
+    } finally {
+      await client.close();
+    }
   });
 });

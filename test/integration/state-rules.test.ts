@@ -29,8 +29,9 @@ const task = async (integration: string, mode: 'delta' | 'full') =>
     reason: 'test',
     requested_at: await dbNow(ctx.pool),
   });
+/** Begins a run for the task; deltas as deltas from a watermark. */
 const started = async (t: Awaited<ReturnType<typeof task>>) => {
-  const b = await runs.begin(t);
+  const b = await runs.begin(t, { updatedAfter: t.mode === 'delta' ? new Date(0) : null });
   if (b.kind !== 'run') throw new Error(`expected a run, got: ${b.reason}`);
   return b.run;
 };
@@ -114,10 +115,22 @@ describe('fetch runs, when a run ends early', () => {
     const run = await started(await task('joined', 'full'));
     const joining = await task('joined', 'full');
     expect((await runs.begin(joining)).kind).toBe('skip');
-    expect((await runs.fail(run.runId, 'dead-lettered'))?.toISOString()).toBe(joining.requested_at);
+    expect((await runs.fail(run.runId, 'dead-lettered')).full?.toISOString()).toBe(joining.requested_at);
     // A run nobody joined hands back nothing.
     const lone = await started(await task('joined', 'full'));
-    expect(await runs.fail(lone.runId, 'dead-lettered')).toBeUndefined();
+    expect(await runs.fail(lone.runId, 'dead-lettered')).toEqual({});
+  });
+
+  it('a delta without a watermark waits for the full fetch in flight, which hands it back when it ends', async () => {
+    const full = await started(await task('first-delta', 'full'));
+    const delta = await task('first-delta', 'delta');
+    expect(await runs.begin(delta, { updatedAfter: null })).toMatchObject({
+      kind: 'skip',
+      reason: expect.stringMatching(/waits for the full fetch in flight/),
+    });
+    // A delta from a watermark does not wait: it is cheap, and goes ahead of the full fetch.
+    expect((await runs.begin(await task('first-delta', 'delta'), { updatedAfter: new Date() })).kind).toBe('run');
+    expect((await runs.finish(full)).delta?.toISOString()).toBe(delta.requested_at);
   });
 
   it('a run ended meanwhile is not brought back by the process that was still working on it', async () => {
