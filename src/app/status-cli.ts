@@ -39,6 +39,7 @@ export async function runStatus(args: string[], loadConfig: (file?: string) => C
         const notes = [
           e.last_error_code ? `error ${e.last_error_code}` : '',
           e.dead_letters ? `${e.dead_letters} dead letters` : '',
+          e.rejected_records ? `${e.rejected_records} records rejected (latest ${e.last_rejected_code})` : '',
           e.drift_alert ? `DRIFT ALERT: ${e.drift_alert.vanished}/${e.drift_alert.total} vanished` : '',
         ]
           .filter(Boolean)

@@ -20,6 +20,9 @@ export interface EndpointStatus {
   last_error: string | null;
   last_error_code: string | null;
   dead_letters: number;
+  /** Records dead-lettered by fetches that went on (see the DLQ), and the latest one's error code. */
+  rejected_records: number;
+  last_rejected_code: string | null;
   drift_alert: { vanished: number; total: number; raised_at: Date } | null;
 }
 
@@ -73,6 +76,8 @@ export async function integrationStatus(store: StateStore, integrationId?: strin
           last_error: e.last_error,
           last_error_code: e.last_error_code,
           dead_letters: e.dead_letters,
+          rejected_records: e.rejected_records,
+          last_rejected_code: e.last_rejected_code,
           drift_alert: a ? { vanished: Number(a.vanished), total: Number(a.total), raised_at: a.raised_at } : null,
         };
       }),

@@ -13,6 +13,8 @@ export interface Config {
     readonly replicationFactor: number;
     /** How long a silent group member keeps its partitions (a crashed process's work waits this long). */
     readonly sessionTimeoutMs: number;
+    /** A record larger than this (the brokers' message.max.bytes, less overhead) is dead-lettered. */
+    readonly maxRecordBytes: number;
   };
   readonly databaseUrl: string;
   /** Postgres schemas: the sink's tables, and the connector's own state. */
@@ -120,6 +122,7 @@ export function loadConfig(opts: { env: NodeJS.ProcessEnv; file?: string; defaul
       partitions: s.KAFKA_PARTITIONS,
       replicationFactor: s.KAFKA_REPLICATION_FACTOR,
       sessionTimeoutMs: s.KAFKA_SESSION_TIMEOUT,
+      maxRecordBytes: s.KAFKA_MAX_RECORD_BYTES,
     }),
     databaseUrl: s.DATABASE_URL,
     postgres: Object.freeze({ sinkSchema: s.PG_SCHEMA, stateSchema: s.STATE_SCHEMA }),

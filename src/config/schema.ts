@@ -89,6 +89,7 @@ export const settingsSchema = z.object({
     .default('kombo'),
   KAFKA_PARTITIONS: z.coerce.number().int().min(1).max(1_000).default(6),
   KAFKA_SESSION_TIMEOUT: duration.default(30_000),
+  KAFKA_MAX_RECORD_BYTES: z.coerce.number().int().min(1024).default(1_000_000),
   KAFKA_REPLICATION_FACTOR: z.coerce.number().int().min(-1).max(10).default(-1),
   KOMBO_ENDPOINTS: endpoints.default([...ENDPOINT_NAMES]),
   PG_SCHEMA: z

@@ -1,3 +1,4 @@
+import { Counter } from 'prom-client';
 import type { RoleDeps } from '../app/role.ts';
 import { createDriftContext } from '../drift/context.ts';
 import { afterFullFetch, DriftMetrics } from '../drift/drift.ts';
@@ -6,6 +7,8 @@ import { KomboClient } from '../kombo/client.ts';
 import { enqueueTasks } from '../planner/trigger.ts';
 import { FetchRuns } from '../state/fetch-runs.ts';
 import type { Producer } from '../topics/kafka.ts';
+import { dlqTopic, recordTopic } from '../topics/names.ts';
+import { deadLetterHeaders, encodeKeyJson, H } from '../topics/records.ts';
 import { type FetchContext, FetchMetrics } from './fetch.ts';
 import { RateLimiter } from './rate-limit.ts';
 
@@ -28,6 +31,12 @@ export function createFetchContext(
     maxResponseBytes: config.fetcher.maxResponseBytes,
     maxRetryWaitMs: config.fetcher.maxRetryWaitMs,
   });
+  const rejectedRecords = new Counter({
+    name: 'kombo_stream_fetcher_rejected_records_total',
+    help: 'Records that could not go to their topic (unencodable, too large): dead-lettered, the rest went on',
+    labelNames: ['endpoint', 'code'],
+    registers: [deps.metrics],
+  });
   const ctx: FetchContext = {
     ...createDriftContext(deps, producer),
     client,
@@ -35,6 +44,37 @@ export function createFetchContext(
     runs: new FetchRuns(deps.pool, config.postgres.stateSchema, { staleAfterMs: config.fetcher.runStaleAfterMs }),
     metrics: new FetchMetrics(deps.metrics),
     enqueue: (tasks) => enqueueTasks(producer, config.kafka.topicPrefix, tasks),
+    rejectRecords: async (run, rejected) => {
+      const topic = recordTopic(config.kafka.topicPrefix, run.endpoint);
+      const dlq = await Promise.all(
+        rejected.map(async (r) => {
+          const value = JSON.stringify(r.value);
+          const fits = Buffer.byteLength(value) <= config.kafka.maxRecordBytes / 2;
+          return {
+            key: encodeKeyJson({ integration_id: run.integrationId, id: r.id }),
+            // Too large a record does not fit the dead-letter topic either: its error says how large.
+            value: fits ? value : null,
+            headers: {
+              ...deadLetterHeaders({ code: r.code, message: r.message, role: 'fetcher', topic }),
+              [H.integrationId]: run.integrationId,
+              [H.endpoint]: run.endpoint,
+              [H.syncId]: run.runId,
+            },
+          };
+        }),
+      );
+      await producer.send(dlqTopic(config.kafka.topicPrefix), dlq);
+      await ctx.store.recordsRejected(run.integrationId, run.endpoint, rejected.length, rejected.at(-1)?.code ?? '');
+      for (const r of rejected) rejectedRecords.inc({ endpoint: run.endpoint, code: r.code });
+      deps.logger.warn(
+        {
+          integration: run.integrationId,
+          endpoint: run.endpoint,
+          rejected: rejected.map((r) => ({ id: r.id, code: r.code })),
+        },
+        'records dead-lettered; the rest of the page went on',
+      );
+    },
     signal: opts.signal,
   };
   const driftMetrics = new DriftMetrics(deps.metrics, ctx.drift);

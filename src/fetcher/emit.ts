@@ -1,7 +1,8 @@
+import { isRetriable } from '../errors.ts';
 import type { EndpointName } from '../kombo/endpoints.ts';
 import type { IndexEntry, IndexWrite } from '../state/record-index.ts';
 import { contentHash } from '../topics/content-hash.ts';
-import type { OutRecord } from '../topics/kafka.ts';
+import { type OutRecord, recordSize } from '../topics/kafka.ts';
 import { type RecordOp, recordHeaders } from '../topics/records.ts';
 import type { KomboRecord, RecordSerde } from '../topics/serde.ts';
 
@@ -31,6 +32,36 @@ export function scrub(
   return out;
 }
 
+/**
+ * NUL characters (U+0000) dropped from every string and key. Kombo does return them (an HR system's
+ * stray byte), but Postgres can hold none in text or jsonb, so the record index and the sink could
+ * not store such a record; dropping them everywhere, Kafka included, keeps every copy equal.
+ */
+export function withoutNul<T>(v: T): T {
+  if (typeof v === 'string') return (v.includes('\u0000') ? v.replaceAll('\u0000', '') : v) as T;
+  if (Array.isArray(v)) return v.map(withoutNul) as T;
+  if (v && typeof v === 'object')
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [withoutNul(k), withoutNul(x)])) as T;
+  return v;
+}
+
+/** One record per id: a page that repeats an id (an upstream paging glitch) keeps its last occurrence. */
+export function uniqueById(records: readonly Record<string, unknown>[]): {
+  records: Record<string, unknown>[];
+  repeated: number;
+} {
+  const byId = new Map<string, Record<string, unknown>>();
+  for (const r of records) byId.set(String(r.id), r);
+  return { records: [...byId.values()], repeated: records.length - byId.size };
+}
+
+const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/;
+
+/** changed_at as the index stores it: an unreadable one is kept in the record, not in the index. */
+function changedAtOf(v: unknown): string | null {
+  return typeof v === 'string' && ISO_DATE_TIME.test(v) && !Number.isNaN(Date.parse(v)) ? v : null;
+}
+
 /** Compares a page with the record index (invariant 5). */
 export function diffPage(records: readonly Record<string, unknown>[], known: ReadonlyMap<string, IndexEntry>): Diff {
   const changed: IndexWrite[] = [];
@@ -44,7 +75,7 @@ export function diffPage(records: readonly Record<string, unknown>[], known: Rea
         id,
         hash,
         deleted: value.remote_deleted_at !== null && value.remote_deleted_at !== undefined,
-        changedAt: typeof value.changed_at === 'string' ? value.changed_at : null,
+        changedAt: changedAtOf(value.changed_at),
         value,
       });
   }
@@ -82,4 +113,51 @@ export async function toRecords(
       out.push({ key, value: null, headers: recordHeaders({ ...base, op: opts.tombstoneOp ?? 'tombstone' }) });
   }
   return out;
+}
+
+export interface Rejected {
+  id: string;
+  value: Record<string, unknown>;
+  code: string;
+  message: string;
+}
+
+/**
+ * Kafka records for the changes, one change at a time, so a record that cannot be one (its value does
+ * not fit the Avro schema, or is larger than the topic takes) is set aside with its error instead of
+ * failing the page: the rest of the page goes on.
+ */
+export async function toRecordsIsolating(
+  serde: RecordSerde,
+  meta: EmitMeta,
+  changes: readonly IndexWrite[],
+  maxRecordBytes: number,
+): Promise<{ out: OutRecord[]; emitted: IndexWrite[]; rejected: Rejected[] }> {
+  const out: OutRecord[] = [];
+  const emitted: IndexWrite[] = [];
+  const rejected: Rejected[] = [];
+  for (const c of changes) {
+    let records: OutRecord[];
+    try {
+      records = await toRecords(serde, meta, [c]);
+    } catch (err) {
+      // The registry's trouble is the whole page's, retried; only the record's own misfit is set aside.
+      if (isRetriable(err)) throw err;
+      rejected.push({ id: c.id, value: c.value, code: 'KS_ERR_RECORD_UNENCODABLE', message: (err as Error).message });
+      continue;
+    }
+    const bytes = recordSize(records[0] as OutRecord);
+    if (bytes > maxRecordBytes) {
+      rejected.push({
+        id: c.id,
+        value: c.value,
+        code: 'KS_ERR_RECORD_TOO_LARGE',
+        message: `the record is ${bytes} bytes, more than the ${maxRecordBytes} a topic record may have (KAFKA_MAX_RECORD_BYTES)`,
+      });
+      continue;
+    }
+    out.push(...records);
+    emitted.push(c);
+  }
+  return { out, emitted, rejected };
 }

@@ -13,7 +13,7 @@ import { type FetchTask, newTask } from '../planner/task.ts';
 import { dbNow } from '../state/clock.ts';
 import type { FetchRun, FetchRuns, Joined } from '../state/fetch-runs.ts';
 import { recordTopic } from '../topics/names.ts';
-import { diffPage, scrub, toRecords } from './emit.ts';
+import { diffPage, type Rejected, scrub, toRecordsIsolating, uniqueById, withoutNul } from './emit.ts';
 import { decideRetry } from './policy.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import { sleep } from './rate-limit.ts';
@@ -56,12 +56,15 @@ export interface FetchContext extends DriftContext {
   beforeBulkPage?: () => Promise<void>;
   /** Aborts when the process stops: every wait ends and the task is handed back. */
   signal: AbortSignal;
+  /** Records that cannot go to the topic: to the dead-letter topic, counted in the endpoint's status. */
+  rejectRecords: (run: FetchRun, rejected: readonly Rejected[]) => Promise<void>;
 }
 
 export class FetchMetrics {
   readonly pages: Counter;
   readonly records: Counter;
   readonly retries: Counter;
+  readonly repeatedIds: Counter;
   readonly duration: Histogram;
   constructor(registry: Registry) {
     this.pages = new Counter({
@@ -72,7 +75,7 @@ export class FetchMetrics {
     });
     this.records = new Counter({
       name: 'kombo_stream_fetcher_records_total',
-      help: 'Records read, by outcome (emitted or unchanged)',
+      help: 'Records read, by outcome (emitted, unchanged, or rejected: dead-lettered, see the DLQ)',
       labelNames: ['endpoint', 'outcome'],
       registers: [registry],
     });
@@ -80,6 +83,12 @@ export class FetchMetrics {
       name: 'kombo_stream_fetcher_retries_total',
       help: 'Retried page requests by error code (KS_ERR_KOMBO_RATE_LIMITED counts 429s)',
       labelNames: ['code'],
+      registers: [registry],
+    });
+    this.repeatedIds = new Counter({
+      name: 'kombo_stream_fetcher_repeated_ids_total',
+      help: 'Records a page carried more than once (the last of each is kept)',
+      labelNames: ['endpoint'],
       registers: [registry],
     });
     this.duration = new Histogram({
@@ -208,14 +217,21 @@ export async function executeFetch(
       if (page.next && seen.has(page.next)) throw new KomboCursorLoopError(run.endpoint, run.pages + 1);
       if (page.next) seen.add(page.next);
       const readAt = await dbNow(ctx.store.pool);
-      const records = page.results.map((r) => scrub(r, exclude));
+      const fresh = uniqueById(page.results.map((r) => withoutNul(scrub(r, exclude))));
+      if (fresh.repeated) {
+        ctx.metrics.repeatedIds.inc({ endpoint: run.endpoint }, fresh.repeated);
+        ctx.logger.warn(
+          { endpoint: run.endpoint, repeated: fresh.repeated },
+          'a page repeated ids; kept the last of each',
+        );
+      }
       const known = await ctx.index.lookup(
         run.integrationId,
         run.endpoint,
-        records.map((r) => String(r.id)),
+        fresh.records.map((r) => String(r.id)),
       );
-      const diff = diffPage(records, known);
-      const out = await toRecords(
+      const diff = diffPage(fresh.records, known);
+      const { out, emitted, rejected } = await toRecordsIsolating(
         ctx.serde,
         {
           integrationId: run.integrationId,
@@ -225,17 +241,27 @@ export async function executeFetch(
           ...(run.generation ? { generation: run.generation } : {}),
         },
         diff.changed,
+        ctx.config.kafka.maxRecordBytes,
       );
       await ctx.producer.send(topic, out);
-      await ctx.index.write(run.integrationId, run.endpoint, diff.changed, readAt, run.generation);
-      if (run.generation) await ctx.index.markSeen(run.integrationId, run.endpoint, diff.unchanged, run.generation);
+      await ctx.index.write(run.integrationId, run.endpoint, emitted, readAt, run.generation);
+      // A rejected record was read, so it is live: its last good version must not be swept.
+      if (run.generation)
+        await ctx.index.markSeen(
+          run.integrationId,
+          run.endpoint,
+          [...diff.unchanged, ...rejected.map((r) => r.id)],
+          run.generation,
+        );
+      if (rejected.length) await ctx.rejectRecords(run, rejected);
       run.pages++;
       turnPages++;
-      run.emitted += diff.changed.length;
+      run.emitted += emitted.length;
       run.unchanged += diff.unchanged.length;
       ctx.metrics.pages.inc({ endpoint: run.endpoint });
       ctx.onPage?.(run);
-      ctx.metrics.records.inc({ endpoint: run.endpoint, outcome: 'emitted' }, diff.changed.length);
+      ctx.metrics.records.inc({ endpoint: run.endpoint, outcome: 'emitted' }, emitted.length);
+      ctx.metrics.records.inc({ endpoint: run.endpoint, outcome: 'rejected' }, rejected.length);
       ctx.metrics.records.inc({ endpoint: run.endpoint, outcome: 'unchanged' }, diff.unchanged.length);
       if (!page.next) break;
       if (turnPages >= ctx.config.fetcher.maxPagesPerTurn) {

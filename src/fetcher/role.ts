@@ -4,6 +4,7 @@ import { errorCode } from '../errors.ts';
 import { type FetchTask, taskSchema } from '../planner/task.ts';
 import type { InRecord } from '../topics/kafka.ts';
 import { groupId } from '../topics/names.ts';
+import { deadLetterHeaders } from '../topics/records.ts';
 import { topicSpecs } from '../topics/topology.ts';
 import { createFetchContext } from './context.ts';
 import { executeFetch, failsForGood, HandBackError } from './fetch.ts';
@@ -55,14 +56,13 @@ export async function startFetcher(deps: RoleDeps, opts: FetcherOptions = {}): P
       {
         key: task?.integration_id ?? null,
         value: o.value,
-        headers: {
-          'kombo-error-code': error.code,
-          'kombo-error-message': error.message.slice(0, 1_000),
-          'kombo-origin-topic': topics.tasks.name,
-          'kombo-origin-partition': String(o.partition),
-          'kombo-origin-offset': String(o.offset),
-          'kombo-origin-role': 'fetcher',
-        },
+        headers: deadLetterHeaders({
+          ...error,
+          role: 'fetcher',
+          topic: topics.tasks.name,
+          partition: o.partition,
+          offset: String(o.offset),
+        }),
       },
     ]);
     deadLetters.inc();

@@ -183,7 +183,10 @@ export class SimServer {
       status: 'success',
       data: {
         next: next === undefined ? null : encodeCursor(next, q),
-        results: page.map((e) => render(integration, e)),
+        results: damage(
+          page.map((e) => render(integration, e)),
+          this.core.apiFaults.damagedPages.includes(integration.id),
+        ),
       },
     };
   }
@@ -275,6 +278,23 @@ export class SimServer {
     }
     send(res, 404, { error: `no route ${req.method} ${url.pathname}` });
   }
+}
+
+/** See ApiFaults.damagedPages. */
+function damage(records: Record<string, unknown>[], on: boolean): Record<string, unknown>[] {
+  if (!on || records.length < 4) return records;
+  const [a, b, c, d, ...rest] = records as [Record<string, unknown>, ...Record<string, unknown>[]];
+  const nul = Object.fromEntries(
+    Object.entries(a).map(([k, v]) => [k, typeof v === 'string' && k !== 'id' ? `${v}\u0000x` : v]),
+  );
+  return [
+    nul,
+    { ...b, changed_at: 'sometime last week' },
+    c as Record<string, unknown>,
+    c as Record<string, unknown>,
+    { ...d, remote_data: { blob: 'x'.repeat(1_500_000) } },
+    ...rest,
+  ];
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {

@@ -45,6 +45,12 @@ export interface ApiFaults {
   remoteRateLimited: string[];
   /** Integrations whose last page points back to the second one instead of ending: a cursor cycle. */
   cursorLoops: string[];
+  /**
+   * Integrations whose pages (of 4 or more records) come back damaged as real upstreams damage them:
+   * a NUL in the first record's strings, an unreadable changed_at in the second, the third twice,
+   * and the fourth 1.5 MB large (more than a Kafka record may be).
+   */
+  damagedPages: string[];
 }
 
 export const NO_API_FAULTS: ApiFaults = {
@@ -60,6 +66,7 @@ export const NO_API_FAULTS: ApiFaults = {
   failIntegrations: [],
   remoteRateLimited: [],
   cursorLoops: [],
+  damagedPages: [],
 };
 
 export interface SimulatorOptions {

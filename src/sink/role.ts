@@ -1,11 +1,11 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { RoleDeps, RunningRole } from '../app/role.ts';
-import { errorCode } from '../errors.ts';
+import { errorCode, isRetriable } from '../errors.ts';
 import type { EndpointName } from '../kombo/endpoints.ts';
 import { inTransaction } from '../state/pool.ts';
 import type { Batch, InRecord, OutRecord } from '../topics/kafka.ts';
 import { dlqTopic, groupId, recordTopic } from '../topics/names.ts';
-import { H, type RecordOp } from '../topics/records.ts';
+import { deadLetterHeaders, H, type RecordOp } from '../topics/records.ts';
 import { type RecordSchema, readValueSchema } from '../topics/schemas.ts';
 import { topicSpecs } from '../topics/topology.ts';
 import { tableLayout } from './layout.ts';
@@ -89,12 +89,7 @@ export async function startSink(deps: RoleDeps, opts: SinkOptions = {}): Promise
     value: r.value,
     headers: {
       ...r.headers,
-      'kombo-error-code': code,
-      'kombo-error-message': message.slice(0, 1_000),
-      'kombo-origin-topic': r.topic,
-      'kombo-origin-partition': String(r.partition),
-      'kombo-origin-offset': r.offset,
-      'kombo-origin-role': 'sink',
+      ...deadLetterHeaders({ code, message, role: 'sink', topic: r.topic, partition: r.partition, offset: r.offset }),
     },
   });
 
@@ -139,6 +134,9 @@ export async function startSink(deps: RoleDeps, opts: SinkOptions = {}): Promise
           try {
             decoded.push(await decode(endpoint, r));
           } catch (err) {
+            // The registry being unreachable is no record's fault: the batch rolls back and is tried
+            // again. Only a record that truly cannot be decoded is poison.
+            if (isRetriable(err)) throw err;
             poison.push(dlqRecord(r, errorCode(err), (err as Error).message));
           }
         }

@@ -178,6 +178,10 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE {{schema}}.fetch_runs ADD COLUMN joined_requested_at timestamptz;
       -- the latest first delta (no watermark) that waits for this run: one delta follows the run
       ALTER TABLE {{schema}}.fetch_runs ADD COLUMN joined_delta_requested_at timestamptz;
+      -- records a fetch dead-lettered while the rest went on (unencodable, too large)
+      ALTER TABLE {{schema}}.endpoint_state ADD COLUMN rejected_records integer NOT NULL DEFAULT 0;
+      ALTER TABLE {{schema}}.endpoint_state ADD COLUMN last_rejected_code text;
+      ALTER TABLE {{schema}}.endpoint_state ADD COLUMN last_rejected_at timestamptz;
       -- whether the sink check ran (a sink that was not caught up is not judged)
       ALTER TABLE {{schema}}.drift_runs ADD COLUMN sink_checked boolean NOT NULL DEFAULT true;
     `,

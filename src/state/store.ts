@@ -23,6 +23,9 @@ export interface EndpointStateRow {
   last_delta_finished_at: Date | null;
   watermark_set_at: Date | null;
   dead_letters: number;
+  rejected_records: number;
+  last_rejected_code: string | null;
+  last_rejected_at: Date | null;
   status: 'idle' | 'running' | 'ok' | 'retrying' | 'failed';
   last_error: string | null;
   last_error_code: string | null;
@@ -198,6 +201,16 @@ export class StateStore {
          consecutive_failures = endpoint_state.consecutive_failures + 1,
          dead_letters = endpoint_state.dead_letters + CASE WHEN $3 = 'failed' THEN 1 ELSE 0 END, updated_at = now()`,
       [integrationId, endpoint, final ? 'failed' : 'retrying', err.message.slice(0, 2_000), err.code],
+    );
+  }
+
+  /** Records of a fetch that were dead-lettered (the fetch went on): counted and shown, not a failure. */
+  async recordsRejected(integrationId: string, endpoint: string, count: number, code: string): Promise<void> {
+    await this.pool.query(
+      `UPDATE ${this.schema}.endpoint_state SET rejected_records = rejected_records + $3, last_rejected_code = $4,
+         last_rejected_at = now(), updated_at = now()
+       WHERE integration_id = $1 AND endpoint = $2`,
+      [integrationId, endpoint, count, code],
     );
   }
 

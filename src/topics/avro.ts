@@ -14,6 +14,30 @@ export class SchemaRegistryError extends KomboStreamError {
 }
 
 /**
+ * Whether a registry call failed because the registry could not be reached or answer (down,
+ * restarting, overloaded): worth trying again. The client reports a refused connection as status 400
+ * with the socket error as its text; a 404 (no such schema) or a payload that is not Avro is final.
+ */
+function registryTrouble(err: unknown): boolean {
+  const status = (err as { status?: number }).status;
+  if (status === undefined) return false;
+  if (status >= 500 || status === 408 || status === 429) return true;
+  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN|socket hang up|timeout/i.test(
+    (err as Error).message,
+  );
+}
+
+/** The registry's trouble as retriable; anything else as this record's own (poison). */
+function decodeError(what: string, err: unknown): Error {
+  return registryTrouble(err)
+    ? new SchemaRegistryError(
+        `the schema registry could not be reached to decode ${what}: ${(err as Error).message}`,
+        err,
+      )
+    : new SerdeError(`undecodable Avro ${what}: ${(err as Error).message}`, { cause: err });
+}
+
+/**
  * Avro keys and values through a Confluent-compatible Schema Registry, using the schemas in
  * schemas/. Subjects follow the topic-name strategy (`<topic>-key`, `<topic>-value`) with BACKWARD
  * compatibility, so a schema may only gain fields with defaults. Schemas are registered on first use.
@@ -71,6 +95,7 @@ export class AvroSerde implements RecordSerde {
     try {
       return await this.registry.encode(id, toAvroValue(schema, record));
     } catch (err) {
+      if (registryTrouble(err)) throw new SchemaRegistryError(`encoding ${record.id}: ${(err as Error).message}`, err);
       throw new SerdeError(`record ${record.id} does not fit the ${endpoint} schema: ${(err as Error).message}`, {
         cause: err,
       });
@@ -82,7 +107,7 @@ export class AvroSerde implements RecordSerde {
       const k = (await this.registry.decode(data)) as RecordKey;
       return { integration_id: k.integration_id, id: k.id };
     } catch (err) {
-      throw new SerdeError(`undecodable Avro key: ${(err as Error).message}`, { cause: err });
+      throw decodeError('key', err);
     }
   }
 
@@ -90,7 +115,7 @@ export class AvroSerde implements RecordSerde {
     try {
       return fromAvroValue(valueSchema(endpoint), await this.registry.decode(data)) as KomboRecord;
     } catch (err) {
-      throw new SerdeError(`undecodable Avro value: ${(err as Error).message}`, { cause: err });
+      throw decodeError('value', err);
     }
   }
 }

@@ -244,7 +244,8 @@ export class KafkaClient {
 const byteLength = (v: Buffer | string | null) =>
   v === null ? 0 : typeof v === 'string' ? Buffer.byteLength(v) : v.length;
 
-function recordSize(r: OutRecord): number {
+/** About what a record takes in a produce request (payload and headers, plus framing). */
+export function recordSize(r: OutRecord): number {
   let n = 64 + byteLength(r.key) + byteLength(r.value);
   for (const [k, v] of Object.entries(r.headers ?? {})) n += k.length + v.length + 8;
   return n;

@@ -58,3 +58,25 @@ export function recordHeaders(meta: RecordMeta): Record<string, string> {
   if (meta.contentHash !== undefined) h[H.contentHash] = meta.contentHash;
   return h;
 }
+
+/**
+ * The headers of a dead letter: why (a stable code and a message) and whence (the topic, and the
+ * partition and offset where the record came from a topic; the role that gave up on it).
+ */
+export function deadLetterHeaders(d: {
+  code: string;
+  message: string;
+  role: 'fetcher' | 'sink';
+  topic: string;
+  partition?: number;
+  offset?: string;
+}): Record<string, string> {
+  return {
+    'kombo-error-code': d.code,
+    'kombo-error-message': d.message.slice(0, 1_000),
+    'kombo-origin-topic': d.topic,
+    ...(d.partition === undefined ? {} : { 'kombo-origin-partition': String(d.partition) }),
+    ...(d.offset === undefined ? {} : { 'kombo-origin-offset': d.offset }),
+    'kombo-origin-role': d.role,
+  };
+}

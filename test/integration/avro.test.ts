@@ -1,17 +1,25 @@
 import { SchemaType } from '@kafkajs/confluent-schema-registry';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RoleDeps } from '../../src/app/role.ts';
 import { ENDPOINTS } from '../../src/kombo/endpoints.ts';
 import { SimulatorCore } from '../../src/sim/simulator.ts';
+import { startSink } from '../../src/sink/role.ts';
 import { AvroSerde } from '../../src/topics/avro.ts';
-import { recordTopic } from '../../src/topics/names.ts';
+import { dlqTopic, recordTopic } from '../../src/topics/names.ts';
+import { recordHeaders } from '../../src/topics/records.ts';
 import { valueSchema } from '../../src/topics/schemas.ts';
+import { topicSpecs } from '../../src/topics/topology.ts';
+import { testDeps } from '../helpers/config.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
+import { startProxy } from '../helpers/proxy.ts';
 import { schemaRegistryUrl } from '../helpers/registry.ts';
+import { eventually, readTopic } from '../helpers/topics.ts';
 
 let ctx: TestContext;
 let url: string;
 let serde: AvroSerde;
+let deps: RoleDeps;
 const core = new SimulatorCore({
   seed: 21,
   integrations: [
@@ -24,6 +32,7 @@ beforeAll(async () => {
   ctx = await createTestContext(import.meta.url);
   url = await schemaRegistryUrl();
   serde = await AvroSerde.create({ url, prefix: ctx.prefix });
+  deps = await testDeps(ctx, { KOMBO_ENDPOINTS: 'ats/tags', SCHEMA_REGISTRY_URL: url });
 });
 afterAll(async () => ctx?.close());
 
@@ -63,4 +72,49 @@ describe('Avro through the real Schema Registry (Apicurio, Confluent API)', () =
       serde.registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(broken) }, { subject }),
     ).rejects.toThrow();
   });
+
+  it('the sink waits out a registry outage: nothing dead-lettered, nothing skipped, every row written after', async () => {
+    const topic = recordTopic(ctx.prefix, 'ats/tags');
+    const registry = new URL(url);
+    const proxy = await startProxy({ host: registry.hostname, port: Number(registry.port) });
+    const through = `${registry.protocol}//127.0.0.1:${proxy.port}${registry.pathname}`;
+    // Records encoded while the registry is up...
+    const tags = core.truth(core.integrations()[1]?.id as string, 'ats/tags').slice(0, 5);
+    const integration = core.integrations()[1]?.id as string;
+    const producer = ctx.kafka.producer();
+    await ctx.kafka.ensureTopics([topicSpecs(deps.config).dlq, ...topicSpecs(deps.config).records.values()]);
+    await producer.send(
+      topic,
+      await Promise.all(
+        tags.map(async (t) => ({
+          key: await serde.encodeKey('ats/tags', { integration_id: integration, id: t.id as string }),
+          value: await serde.encodeValue('ats/tags', t as never),
+          headers: recordHeaders({
+            integrationId: integration,
+            endpoint: 'ats/tags',
+            fetchedAt: new Date().toISOString(),
+            syncId: 's',
+            op: 'upsert',
+          }),
+        })),
+      ),
+    );
+    await producer.close();
+    // ...and a sink that starts while it is down (a new process: nothing cached).
+    await proxy.down();
+    const sinkSerde = await AvroSerde.create({ url: through, prefix: ctx.prefix });
+    const sink = await startSink({ ...deps, serde: sinkSerde }, { maxWaitTimeInMs: 100 });
+    try {
+      await new Promise((r) => setTimeout(r, 3_000));
+      const rows = () =>
+        ctx.pool.query(`SELECT count(*)::int AS n FROM "${ctx.schema}".ats_tags`).then((r) => r.rows[0].n as number);
+      expect(await rows()).toBe(0);
+      await proxy.up();
+      expect(await eventually(rows, (n) => n === 5, 60_000)).toBe(5);
+      expect(await readTopic(ctx.kafka, dlqTopic(ctx.prefix))).toEqual([]);
+    } finally {
+      await sink.stop();
+      await proxy.close();
+    }
+  }, 120_000);
 });

@@ -344,4 +344,46 @@ describe('fetching into compacted topics', () => {
       await client.close();
     }
   });
+
+  it('a damaged page: the bad record is dead-lettered, the rest go on, and the endpoint and its watermark move', async () => {
+    const ep: EndpointName = 'ats/candidates';
+    const before = await records(ep);
+    sim.core.setApiFaults({ damagedPages: [ATS] });
+    try {
+      await run(ATS, ep, 'full');
+      const added = (await since(ep, before)).filter((r) => r.value);
+      const truth = sim.core.truth(ATS, ep).slice(0, 4) as { id: string; first_name: string }[];
+      const ids = added.map((r) => JSON.parse(r.key?.toString() ?? '{}').id as string);
+      const [nul, badDate, twice, huge] = truth as [
+        (typeof truth)[0],
+        (typeof truth)[0],
+        (typeof truth)[0],
+        (typeof truth)[0],
+      ];
+      // NUL dropped (Postgres could not store it), an unreadable changed_at kept as Kombo sent it, a
+      // repeated record emitted once, the oversized one not at all.
+      const value = (id: string) =>
+        JSON.parse(added.find((r) => JSON.parse(r.key?.toString() ?? '{}').id === id)?.value?.toString() ?? '{}');
+      expect(value(nul.id).first_name).toBe(`${nul.first_name}x`);
+      expect(value(badDate.id).changed_at).toBe('sometime last week');
+      expect(ids.filter((id) => id === twice.id)).toHaveLength(1);
+      expect(ids).not.toContain(huge.id);
+      const dlq = (await readTopic(ctx.kafka, dlqTopic(prefix()))).filter(
+        (r) => r.headers['kombo-error-code'] === 'KS_ERR_RECORD_TOO_LARGE',
+      );
+      expect(dlq.map((r) => JSON.parse(r.key?.toString() ?? '{}').id)).toContain(huge.id);
+      const state = await store.endpointState(ATS, ep);
+      expect(state).toMatchObject({ status: 'ok', last_rejected_code: 'KS_ERR_RECORD_TOO_LARGE' });
+      expect(state?.watermark?.getTime()).toBe(state?.last_fetch_started_at?.getTime());
+      expect(state?.rejected_records).toBeGreaterThanOrEqual(1);
+      expect(await deps.metrics.getSingleMetricAsString('kombo_stream_fetcher_rejected_records_total')).toMatch(
+        /code="KS_ERR_RECORD_TOO_LARGE"} [1-9]/,
+      );
+    } finally {
+      sim.core.clearFaults();
+    }
+    // Once the upstream sends it whole, the next full fetch emits it.
+    await run(ATS, ep, 'full');
+    expect(await view(ep, ATS)).toEqual(liveTruth(ATS, ep));
+  });
 });
