@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { diffPage, scrub } from '../../src/fetcher/emit.ts';
+import { diffPage, scrub, toRecordsIsolating, uniqueById, withoutNul } from '../../src/fetcher/emit.ts';
 import { decideRetry, type RetryPolicy } from '../../src/fetcher/policy.ts';
 import { RateLimiter, sleep } from '../../src/fetcher/rate-limit.ts';
 import { type QueuedTask, type RunResult, TaskRunner } from '../../src/fetcher/runner.ts';
 import { KomboApiError, KomboTransportError, retryAfterMs } from '../../src/kombo/client.ts';
 import { newTask } from '../../src/planner/task.ts';
+import { SchemaRegistryError } from '../../src/topics/avro.ts';
 import { canonicalJson, contentHash } from '../../src/topics/content-hash.ts';
+import { jsonSerde, SerdeError } from '../../src/topics/serde.ts';
 
 const policy: RetryPolicy = {
   maxAttempts: 4,
@@ -119,6 +121,54 @@ describe('record index hashing and diff', () => {
   });
   it('drops excluded fields before anything else sees them', () => {
     expect(scrub({ id: 'a', ssn: '1', name: 'n' }, ['ssn'])).toEqual({ id: 'a', name: 'n' });
+  });
+});
+
+describe('bad records', () => {
+  const meta = { integrationId: 'i', endpoint: 'ats/tags' as const, fetchedAt: '2026-01-01T00:00:00Z', syncId: 's' };
+  const change = (id: string, value: Record<string, unknown> = { id }) => ({
+    id,
+    hash: id,
+    deleted: false,
+    changedAt: null,
+    value,
+  });
+  it('sets aside a record its schema does not fit and one too large for a topic; the rest go on', async () => {
+    const serde = {
+      ...jsonSerde,
+      encodeValue: async (_e: string, r: Record<string, unknown>) => {
+        if (r.id === 'misfit') throw new SerdeError('record misfit does not fit the ats/tags schema');
+        return jsonSerde.encodeValue('ats/tags', r as never);
+      },
+    } as typeof jsonSerde;
+    const got = await toRecordsIsolating(
+      serde,
+      meta,
+      [change('a'), change('misfit'), change('huge', { id: 'huge', blob: 'x'.repeat(5_000) }), change('b')],
+      2_000,
+    );
+    expect(got.emitted.map((c) => c.id)).toEqual(['a', 'b']);
+    expect(got.out).toHaveLength(2);
+    expect(got.rejected.map((r) => [r.id, r.code])).toEqual([
+      ['misfit', 'KS_ERR_RECORD_UNENCODABLE'],
+      ['huge', 'KS_ERR_RECORD_TOO_LARGE'],
+    ]);
+  });
+  it('does not blame a record for the registry being down: the page fails, to be retried', async () => {
+    const serde = {
+      ...jsonSerde,
+      encodeValue: async () => {
+        throw new SchemaRegistryError('registry unreachable', new Error('ECONNREFUSED'));
+      },
+    } as typeof jsonSerde;
+    await expect(toRecordsIsolating(serde, meta, [change('a')], 2_000)).rejects.toMatchObject({ retriable: true });
+  });
+  it('drops NULs everywhere and keeps one record per id', () => {
+    expect(withoutNul({ 'k\u0000': ['a\u0000b', { c: '\u0000' }], n: 1 })).toEqual({ k: ['ab', { c: '' }], n: 1 });
+    expect(uniqueById([{ id: 1, v: 'old' }, { id: 2 }, { id: 1, v: 'new' }])).toEqual({
+      records: [{ id: 1, v: 'new' }, { id: 2 }],
+      repeated: 1,
+    });
   });
 });
 
