@@ -22,7 +22,7 @@ export async function runStatus(args: string[], loadConfig: (file?: string) => C
   try {
     await migrate(pool, config.postgres.stateSchema, STATE_MIGRATIONS);
     const store = new StateStore(pool, config.postgres.stateSchema);
-    const integrations = await integrationStatus(store, values.integration);
+    const integrations = await integrationStatus(store, config.planner.deltaPollIntervalMs, values.integration);
     const lag = await consumerLag(config, kafka, new SinkOffsets(pool, config.postgres.stateSchema)).catch(
       (err: Error) => ({ error: err.message }),
     );
@@ -33,7 +33,11 @@ export async function runStatus(args: string[], loadConfig: (file?: string) => C
     const out: string[] = [];
     for (const i of integrations) {
       out.push(
-        `${i.integration_id} (${i.tool ?? '?'}, ${i.category ?? '?'})${i.paused ? ' PAUSED' : ''}${i.deleted_at ? ' OFFBOARDED' : ''}`,
+        `${i.integration_id} (${i.tool ?? '?'}, ${i.category ?? '?'})${i.paused ? ' PAUSED' : ''}${i.deleted_at ? ' OFFBOARDED' : ''}${
+          i.change_detection === 'polling' && i.webhooks_seen_at
+            ? ` POLLING: no webhook since ${i.webhooks_seen_at.toISOString()}`
+            : ''
+        }`,
       );
       for (const e of i.endpoints) {
         const notes = [

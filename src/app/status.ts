@@ -1,6 +1,8 @@
 import type { Config } from '../config/config.ts';
 import { DriftStore } from '../drift/store.ts';
+import { webhooksFlowing } from '../planner/scheduler.ts';
 import type { SinkOffsets } from '../sink/offsets.ts';
+import { dbNow } from '../state/clock.ts';
 import { RecordIndex } from '../state/record-index.ts';
 import type { StateStore } from '../state/store.ts';
 import type { KafkaClient } from '../topics/kafka.ts';
@@ -33,11 +35,20 @@ export interface IntegrationStatus {
   paused: boolean;
   deleted_at: Date | null;
   webhooks_seen_at: Date | null;
+  /**
+   * How its changes are found: `webhooks` while they arrive, `polling` when none ever did or none
+   * came within the poll interval (the scheduler polls it then; its webhooks may have stopped).
+   */
+  change_detection: 'webhooks' | 'polling';
   endpoints: EndpointStatus[];
 }
 
 /** Per integration and endpoint: fetches, freshness, record counts, errors, dead letters, drift alerts. */
-export async function integrationStatus(store: StateStore, integrationId?: string): Promise<IntegrationStatus[]> {
+export async function integrationStatus(
+  store: StateStore,
+  pollIntervalMs: number,
+  integrationId?: string,
+): Promise<IntegrationStatus[]> {
   const index = new RecordIndex(store.pool, store.stateSchema);
   const drift = new DriftStore(store.pool, store.stateSchema);
   const [integrations, states, counts, alerts] = await Promise.all([
@@ -48,6 +59,7 @@ export async function integrationStatus(store: StateStore, integrationId?: strin
     index.counts(integrationId),
     drift.openAlerts(integrationId),
   ]);
+  const now = await dbNow(store.pool);
   const key = (r: { integration_id: string; endpoint: string }) => `${r.integration_id}\u0000${r.endpoint}`;
   const count = new Map(counts.map((r) => [key(r), r]));
   const alert = new Map(alerts.map((r) => [key(r), r]));
@@ -58,6 +70,7 @@ export async function integrationStatus(store: StateStore, integrationId?: strin
     paused: i.paused,
     deleted_at: i.deleted_at,
     webhooks_seen_at: i.webhooks_seen_at,
+    change_detection: webhooksFlowing(i, now, pollIntervalMs) ? 'webhooks' : 'polling',
     endpoints: states
       .filter((e) => e.integration_id === i.integration_id)
       .sort((a, b) => a.endpoint.localeCompare(b.endpoint))

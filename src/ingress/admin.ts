@@ -60,10 +60,13 @@ export function adminRouter(deps: AdminDeps): Router {
   const { store } = deps;
 
   admin.get('/integrations', async (_req, res) => {
-    res.json({ integrations: await integrationStatus(store), ...(deps.lag ? { lag: await deps.lag() } : {}) });
+    res.json({
+      integrations: await integrationStatus(store, deps.config.planner.deltaPollIntervalMs),
+      ...(deps.lag ? { lag: await deps.lag() } : {}),
+    });
   });
   admin.get('/integrations/:id', async (req, res) => {
-    const [i] = await integrationStatus(store, req.params.id as string);
+    const [i] = await integrationStatus(store, deps.config.planner.deltaPollIntervalMs, req.params.id as string);
     if (!i) throw new UnknownIntegrationError(req.params.id as string);
     res.json(i);
   });

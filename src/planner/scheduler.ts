@@ -12,6 +12,11 @@ import { Schedules } from './schedules.ts';
 import { newTask } from './task.ts';
 import { enqueueTasks } from './trigger.ts';
 
+/** Whether an integration's webhooks arrived within the poll interval (then polling it is not needed). */
+export function webhooksFlowing(i: { webhooks_seen_at: Date | null }, now: Date, pollIntervalMs: number): boolean {
+  return i.webhooks_seen_at !== null && now.getTime() - i.webhooks_seen_at.getTime() < pollIntervalMs;
+}
+
 export interface SchedulerDeps {
   config: Config;
   store: StateStore;
@@ -91,8 +96,9 @@ export class Scheduler {
     const running = active.filter((i) => !i.paused);
     const eligible = {
       full: running.map((i) => i.integration_id),
-      // Polling is for integrations that send no webhooks.
-      delta: running.filter((i) => !i.webhooks_seen_at).map((i) => i.integration_id),
+      // Polling is for integrations that send no webhooks, or whose webhooks stopped (a secret
+      // rotated at Kombo but not here, a disabled subscription): silent longer than the poll interval.
+      delta: running.filter((i) => !webhooksFlowing(i, now, deltaPollIntervalMs)).map((i) => i.integration_id),
     };
     const due = await inTransaction(store.pool, async (client) => {
       const found = await this.#schedules.claimDue(client, now, eligible, config.kombo.endpoints);

@@ -3,6 +3,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildHttpApp, listen } from '../../src/app/http.ts';
 import type { RoleDeps, RunningRole } from '../../src/app/role.ts';
+import { integrationStatus } from '../../src/app/status.ts';
 import { adminRouter } from '../../src/ingress/admin.ts';
 import { EVENT_HEADERS } from '../../src/ingress/webhook.ts';
 import { startPlanner } from '../../src/planner/role.ts';
@@ -135,6 +136,47 @@ describe('scheduler', () => {
     expect(after).toHaveLength(na + nb);
     expect(after.filter((t) => t.integration_id === 'bamboohr:hooks').every((t) => t.mode === 'full')).toBe(true);
     expect(await a.tick()).toBe(0);
+  });
+
+  it('polls again an integration whose webhooks stopped, and its status says so', async () => {
+    await store.applyIntegrationUpdate({
+      integration_id: 'bamboohr:silent',
+      tool: 'bamboohr',
+      category: 'HRIS',
+      webhook: true,
+    });
+    const sch = new Scheduler({ config: deps.config, store, producer, logger: quietLogger() });
+    await sch.tick();
+    const due = () =>
+      ctx.pool.query(
+        `UPDATE ${store.schema}.schedules SET next_due_at = now() - interval '1 minute' WHERE integration_id = 'bamboohr:silent'`,
+      );
+    await due();
+    const fresh = async () => {
+      const before = new Set((await tasks()).map((t) => t.task_id));
+      await sch.tick();
+      return (await tasks()).filter((t) => !before.has(t.task_id) && t.integration_id === 'bamboohr:silent');
+    };
+    // While its webhooks arrive: only the weekly full fetches.
+    expect(new Set((await fresh()).map((t) => t.mode))).toEqual(new Set(['full']));
+    expect(
+      (await integrationStatus(store, deps.config.planner.deltaPollIntervalMs, 'bamboohr:silent'))[0],
+    ).toMatchObject({
+      change_detection: 'webhooks',
+    });
+    // The last one came longer ago than the poll interval: polled again.
+    await ctx.pool.query(
+      `UPDATE ${store.schema}.integrations SET webhooks_seen_at = now() - make_interval(secs => $1::double precision / 1000 + 60) WHERE integration_id = 'bamboohr:silent'`,
+      [deps.config.planner.deltaPollIntervalMs],
+    );
+    await due();
+    const polled = await fresh();
+    expect(polled.filter((t) => t.mode === 'delta')).toHaveLength(9);
+    expect(
+      (await integrationStatus(store, deps.config.planner.deltaPollIntervalMs, 'bamboohr:silent'))[0],
+    ).toMatchObject({
+      change_detection: 'polling',
+    });
   });
 
   it('skips paused integrations', async () => {

@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/config.ts';
 import { tokenMatches } from '../../src/ingress/admin.ts';
 import { ENDPOINT_NAMES } from '../../src/kombo/endpoints.ts';
 import { endpointsForModels, MODEL_ENDPOINTS } from '../../src/kombo/models.ts';
 import { parseWebhook } from '../../src/kombo/webhooks.ts';
+import { createLogger } from '../../src/observability/log.ts';
 import { coalesce, planEvent } from '../../src/planner/plan.ts';
 import { cronPeriodMs, nextCronAfter } from '../../src/planner/schedule.ts';
+import { Scheduler } from '../../src/planner/scheduler.ts';
 import { newTask } from '../../src/planner/task.ts';
 
 const NOW = new Date('2026-11-18T10:00:00Z');
@@ -169,5 +172,37 @@ describe('admin token', () => {
     expect(tokenMatches('s3cret-admin-token-123', 'Bearer s3cret-admin-token-12')).toBe(false);
     expect(tokenMatches('s3cret-admin-token-123', 's3cret-admin-token-123')).toBe(false);
     expect(tokenMatches('s3cret-admin-token-123', undefined)).toBe(false);
+  });
+});
+
+describe('scheduler shutdown', () => {
+  it('does not arm its timer again when stopped during a tick (a planner would never exit)', async () => {
+    let ticks = 0;
+    let release: () => void = () => {};
+    const store = {
+      pool: { query: async () => ({ rows: [{ t: new Date() }] }) },
+      stateSchema: 'kombo_stream',
+      listIntegrations: async () => {
+        ticks++;
+        await new Promise<void>((r) => (release = r));
+        return [];
+      },
+    };
+    const config = loadConfig({
+      env: { KAFKA_BROKERS: '127.0.0.1:9092', DATABASE_URL: 'postgres://u@127.0.0.1/db', SCHEDULER_TICK: '20ms' },
+    });
+    const sch = new Scheduler({
+      config,
+      store: store as never,
+      producer: {} as never,
+      logger: createLogger({ level: 'silent' }),
+    });
+    sch.start();
+    while (ticks === 0) await new Promise((r) => setTimeout(r, 5));
+    const stopped = sch.stop();
+    release();
+    await stopped;
+    await new Promise((r) => setTimeout(r, 100));
+    expect(ticks).toBe(1);
   });
 });
