@@ -76,12 +76,32 @@ export interface Config {
 
 export type RawSettings = Partial<Record<string, string | number | undefined>>;
 
+/**
+ * Where a JSON syntax error is, and nothing of the text around it: the parser quotes the file's
+ * contents in its message, and they may be a secret.
+ */
+function syntaxErrorPlace(text: string, err: Error): string {
+  const m = /position (\d+)/.exec(err.message);
+  if (!m) return 'not valid JSON';
+  const before = text.slice(0, Number(m[1]));
+  const line = before.split('\n').length;
+  return `not valid JSON (line ${line}, column ${before.length - before.lastIndexOf('\n')})`;
+}
+
 function readConfigFile(file: string): RawSettings {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError([
+      { key: '--config', message: `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})` },
+    ]);
+  }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(readFileSync(file, 'utf8'));
+    parsed = JSON.parse(text);
   } catch (err) {
-    throw new ConfigError([{ key: '--config', message: `cannot read ${file}: ${(err as Error).message}` }]);
+    throw new ConfigError([{ key: '--config', message: `${file} is ${syntaxErrorPlace(text, err as Error)}` }]);
   }
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new ConfigError([{ key: '--config', message: `${file} must hold a JSON object of settings` }]);

@@ -53,6 +53,25 @@ describe('loadConfig', () => {
     }
   });
 
+  it('never echoes any part of a config file that is not valid JSON, not even a fragment of a secret', async () => {
+    const { mkdtemp, writeFile } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const dir = await mkdtemp(`${tmpdir()}/ks-config-`);
+    const file = `${dir}/c.json`;
+    const secret = 'whsec_7f3a9c2e5b8d1046';
+    // The secret pasted without quotes: JSON.parse's own message quotes the text around the error.
+    await writeFile(file, `{\n  "PORT": 8080,\n  "KOMBO_WEBHOOK_SECRET": ${secret}\n}`);
+    let message = '';
+    try {
+      loadConfig({ env: {}, file });
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toMatch(/c\.json is not valid JSON/);
+    for (let i = 0; i + 6 <= secret.length; i++) expect(message).not.toContain(secret.slice(i, i + 6));
+    expect(message).not.toContain('_SECRET');
+  });
+
   it('lets the environment override the file, and rejects unknown file keys', async () => {
     const { mkdtemp, writeFile } = await import('node:fs/promises');
     const { tmpdir } = await import('node:os');
