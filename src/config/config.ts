@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.ts';
 import type { EndpointName } from '../kombo/endpoints.ts';
+import { NESTED_IN } from '../kombo/models.ts';
 import { SETTING_KEYS, type Settings, settingsSchema } from './schema.ts';
 
 /** The one validated configuration object every part receives. */
@@ -194,12 +195,19 @@ export function loadConfig(opts: { env: NodeJS.ProcessEnv; file?: string; defaul
   });
 }
 
+/**
+ * Per endpoint, the field paths to drop: its own, and those of every endpoint whose records it nests
+ * (at the nesting path), so an excluded field is excluded wherever its model appears.
+ */
 function excludeMap(entries: readonly string[]): ReadonlyMap<EndpointName, readonly string[]> {
   const m = new Map<EndpointName, string[]>();
+  const add = (ep: EndpointName, path: string) => m.set(ep, [...new Set([...(m.get(ep) ?? []), path])]);
   for (const e of entries) {
-    const at = e.lastIndexOf('.');
+    const at = e.indexOf('.');
     const ep = e.slice(0, at) as EndpointName;
-    m.set(ep, [...(m.get(ep) ?? []), e.slice(at + 1)]);
+    const path = e.slice(at + 1);
+    add(ep, path);
+    for (const n of NESTED_IN[ep] ?? []) add(n.endpoint, `${n.path}.${path}`);
   }
   return m;
 }

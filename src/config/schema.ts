@@ -131,13 +131,15 @@ export const settingsSchema = z.object({
     .transform(list)
     .superRefine((l, ctx) => {
       const bad = l.filter((f) => {
-        const [ep, field] = [f.slice(0, f.lastIndexOf('.')), f.slice(f.lastIndexOf('.') + 1)];
-        return !isEndpointName(ep) || !field;
+        const at = f.indexOf('.');
+        return (
+          at < 0 || !isEndpointName(f.slice(0, at)) || !/^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*$/.test(f.slice(at + 1))
+        );
       });
       if (bad.length)
         ctx.addIssue({
           code: 'custom',
-          message: `entries must be <endpoint>.<field>, e.g. hris/employees.ssn; bad: ${bad.join(', ')}`,
+          message: `entries must be <endpoint>.<field>[.<nested field>...], e.g. hris/employees.ssn or hris/employees.bank_accounts.iban; bad: ${bad.join(', ')}`,
         });
     })
     .default([]),

@@ -21,15 +21,26 @@ export interface Diff {
   unchanged: string[];
 }
 
-/** Drops fields the operator excluded: they never reach Kafka, the index or the sink. */
+/**
+ * Drops the fields the operator excluded (paths; arrays are stepped into): they never reach Kafka,
+ * the record index, the sink, a dead letter or a log line.
+ */
 export function scrub(
   record: Record<string, unknown>,
   exclude: readonly string[] | undefined,
 ): Record<string, unknown> {
   if (!exclude?.length) return record;
-  const out = { ...record };
-  for (const f of exclude) delete out[f];
-  return out;
+  const drop = (v: unknown, path: readonly string[]): unknown => {
+    if (Array.isArray(v)) return v.map((x) => drop(x, path));
+    if (!v || typeof v !== 'object' || path.length === 0) return v;
+    const [head, ...rest] = path as [string, ...string[]];
+    if (!(head in v)) return v;
+    const out = { ...(v as Record<string, unknown>) };
+    if (rest.length === 0) delete out[head];
+    else out[head] = drop(out[head], rest);
+    return out;
+  };
+  return exclude.reduce((r, p) => drop(r, p.split('.')) as Record<string, unknown>, record);
 }
 
 /**

@@ -67,3 +67,50 @@ export function endpointsForModels(models: readonly string[], mirrored: readonly
   }
   return mirrored.filter((e) => out.has(e));
 }
+
+/**
+ * Where an endpoint's records appear nested inside another endpoint's (the paths of the nested
+ * records in schemas/; `[]` steps into an array). An exclusion of an endpoint's field applies at each
+ * of these places too: excluding hris/employments.pay_rate must also keep it out of every employee's
+ * `employments`.
+ */
+export const NESTED_IN: Readonly<Partial<Record<EndpointName, readonly { endpoint: EndpointName; path: string }[]>>> = {
+  'hris/employments': [{ endpoint: 'hris/employees', path: 'employments' }],
+  'hris/time-off-balances': [{ endpoint: 'hris/employees', path: 'time_off_balances' }],
+  'hris/groups': [{ endpoint: 'hris/employees', path: 'groups' }],
+  'hris/legal-entities': [{ endpoint: 'hris/employees', path: 'legal_entity' }],
+  'hris/locations': [{ endpoint: 'hris/employees', path: 'work_location' }],
+  'hris/employees': [{ endpoint: 'hris/employees', path: 'manager' }],
+  'hris/absence-types': [
+    { endpoint: 'hris/absences', path: 'type' },
+    { endpoint: 'hris/time-off-balances', path: 'type' },
+  ],
+  'ats/candidates': [
+    { endpoint: 'ats/applications', path: 'candidate' },
+    { endpoint: 'ats/interviews', path: 'application.candidate' },
+    { endpoint: 'ats/offers', path: 'application.candidate' },
+  ],
+  'ats/applications': [
+    { endpoint: 'ats/candidates', path: 'applications' },
+    { endpoint: 'ats/interviews', path: 'application' },
+    { endpoint: 'ats/offers', path: 'application' },
+  ],
+  'ats/interviews': [{ endpoint: 'ats/applications', path: 'interviews' }],
+  'ats/offers': [{ endpoint: 'ats/applications', path: 'offers' }],
+  'ats/jobs': [
+    { endpoint: 'ats/applications', path: 'job' },
+    { endpoint: 'ats/candidates', path: 'applications.job' },
+    { endpoint: 'ats/interviews', path: 'application.job' },
+    { endpoint: 'ats/offers', path: 'application.job' },
+  ],
+  'ats/application-stages': [
+    { endpoint: 'ats/applications', path: 'current_stage' },
+    { endpoint: 'ats/candidates', path: 'applications.current_stage' },
+    { endpoint: 'ats/jobs', path: 'stages' },
+  ],
+  'ats/tags': [
+    { endpoint: 'ats/candidates', path: 'tags' },
+    { endpoint: 'ats/applications', path: 'candidate.tags' },
+  ],
+  'ats/users': [{ endpoint: 'ats/interviews', path: 'users' }],
+};

@@ -29,6 +29,21 @@ describe('loadConfig', () => {
     expect(c.kombo.endpoints).toEqual(['hris/employees', 'ats/jobs']);
   });
 
+  it('applies an excluded field wherever its model is nested, and takes nested paths', () => {
+    const c = loadConfig({
+      env: { ...base, KOMBO_EXCLUDE_FIELDS: 'hris/employments.pay_rate,hris/employees.bank_accounts.iban' },
+    });
+    expect(c.fetcher.excludeFields.get('hris/employments')).toEqual(['pay_rate']);
+    expect(c.fetcher.excludeFields.get('hris/employees')).toEqual([
+      'employments.pay_rate',
+      'bank_accounts.iban',
+      'manager.bank_accounts.iban',
+    ]);
+    expect(() => loadConfig({ env: { ...base, KOMBO_EXCLUDE_FIELDS: 'hris/employees.' } })).toThrow(
+      /KOMBO_EXCLUDE_FIELDS/,
+    );
+  });
+
   it('names every bad key at once', () => {
     let err: unknown;
     try {

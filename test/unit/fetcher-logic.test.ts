@@ -121,6 +121,12 @@ describe('record index hashing and diff', () => {
   });
   it('drops excluded fields before anything else sees them', () => {
     expect(scrub({ id: 'a', ssn: '1', name: 'n' }, ['ssn'])).toEqual({ id: 'a', name: 'n' });
+    const employee = { id: 'e', employments: [{ id: 'x', pay_rate: 1, job_title: 't' }], manager: null };
+    expect(scrub(employee, ['employments.pay_rate', 'manager.ssn'])).toEqual({
+      id: 'e',
+      employments: [{ id: 'x', job_title: 't' }],
+      manager: null,
+    });
   });
 });
 
