@@ -54,12 +54,20 @@ export async function startRuntime(
     logger,
   });
   const pool = createPool(config.databaseUrl, { max: 12 + config.fetcher.concurrency, logger });
-  await migrate(pool, config.postgres.stateSchema, STATE_MIGRATIONS);
-  const serde = await createSerde(config);
+  const topics = topicSpecs(config);
+  let serde: RoleDeps['serde'];
+  try {
+    await migrate(pool, config.postgres.stateSchema, STATE_MIGRATIONS);
+    serde = await createSerde(config);
+    await kafka.ensureTopics([topics.events, topics.tasks, topics.dlq, ...topics.records.values()]);
+  } catch (err) {
+    // A start that fails (Kafka or Postgres not there yet) is retried with new clients: these go.
+    await kafka.close();
+    await pool.end().catch(() => {});
+    throw err;
+  }
   const deps: RoleDeps = { config, logger, metrics, kafka, pool, serde };
   const store = new StateStore(pool, config.postgres.stateSchema);
-  const topics = topicSpecs(config);
-  await kafka.ensureTopics([topics.events, topics.tasks, topics.dlq, ...topics.records.values()]);
 
   const running: RunningRole[] = [];
   const health: Record<string, RoleHealth> = Object.fromEntries(
@@ -110,7 +118,7 @@ export async function startRuntime(
   const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : config.http.port}`;
 
   const stopAll = async () => {
-    let t = Date.now();
+    const t = Date.now();
     // A keep-alive client that keeps sending (Kombo's webhook sender under load) keeps its connection
     // busy, and server.close() would wait for it forever: answers from now on close their connection,
     // and whatever is still open after a grace period is cut (an unanswered webhook is retried).
@@ -121,15 +129,20 @@ export async function startRuntime(
     await closed;
     clearTimeout(cut);
     logger.info({ ms: Date.now() - t }, 'http server closed');
-    for (const r of [...running].reverse()) {
+    // Webhooks first, the sink last (it drains what the others produced); the planner and the
+    // fetcher stop side by side, so a broker that is down costs their close deadlines once, not twice.
+    const stopRole = async (r: RunningRole) => {
+      const t0 = Date.now();
       try {
-        t = Date.now();
         await r.stop();
-        logger.info({ role: r.role, ms: Date.now() - t }, 'role stopped');
+        logger.info({ role: r.role, ms: Date.now() - t0 }, 'role stopped');
       } catch (err) {
         logger.error({ err, role: r.role }, 'role did not stop cleanly');
       }
-    }
+    };
+    const byRole = (...names: Role[]) => running.filter((r) => names.includes(r.role));
+    for (const stage of [byRole('ingress'), byRole('planner', 'fetcher'), byRole('sink')])
+      await Promise.all(stage.map(stopRole));
     await adminProducer?.close();
     await kafka.close();
     await pool.end();

@@ -29,17 +29,28 @@ export async function runStart(config: Config, opts: { role: string; shutdownTim
   const stop = stopSignal();
   // Kafka or Postgres may be down (restarting, failing over) when we start: keep trying, as a Connect
   // worker does, rather than exit. Only our own refusals (bad config, bad usage) end the process.
+  const budgetMs = opts.shutdownTimeoutMs ?? 30_000;
   let runtime: Runtime | undefined;
   for (let attempt = 1; !runtime; attempt++) {
-    try {
-      runtime = await startRuntime(config, roles, { logger });
-    } catch (err) {
-      if (err instanceof KomboStreamError && !err.retriable) throw err;
-      const delay = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6));
-      logger.warn({ err: { message: (err as Error).message }, attempt, delayMs: delay }, 'start failed; retrying');
-      await Promise.race([stop.received, new Promise((r) => setTimeout(r, delay))]);
-      if (stop.signal) return 0;
+    const starting = startRuntime(config, roles, { logger });
+    const first = await Promise.race([
+      starting.then(
+        (r) => ({ runtime: r }),
+        (err: unknown) => ({ err }),
+      ),
+      stop.received.then(() => ({ signal: true as const })),
+    ]);
+    if ('signal' in first) return stopWhileStarting(starting, budgetMs, logger);
+    if ('runtime' in first) {
+      runtime = first.runtime;
+      break;
     }
+    const err = first.err;
+    if (err instanceof KomboStreamError && !err.retriable) throw err;
+    const delay = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6));
+    logger.warn({ err: { message: (err as Error).message }, attempt, delayMs: delay }, 'start failed; retrying');
+    await Promise.race([stop.received, new Promise((r) => setTimeout(r, delay).unref())]);
+    if (stop.signal) return 0;
   }
   logger.info({ roles, url: runtime.url }, 'kombo-stream started');
   await stop.received;
@@ -51,10 +62,38 @@ export async function runStart(config: Config, opts: { role: string; shutdownTim
   const timeout = setTimeout(() => {
     logger.error('shutdown took too long; exiting');
     process.exit(1);
-  }, opts.shutdownTimeoutMs ?? 30_000);
+  }, budgetMs);
   timeout.unref();
   await runtime.stop();
   clearTimeout(timeout);
   logger.info('stopped');
+  // Everything was stopped; a client still retrying a broker that is down must not keep us alive.
+  setTimeout(() => process.exit(0), 1_000).unref();
+  return 0;
+}
+
+/**
+ * A signal while the process is still starting (Kafka or Postgres not answering yet, whose clients
+ * retry for longer than the shutdown budget): what has started is stopped as usual if the start
+ * settles in time; otherwise the process exits anyway, within its budget. Nothing is lost either
+ * way: work it had not committed goes to the other processes of its role.
+ */
+async function stopWhileStarting(
+  starting: Promise<Runtime>,
+  budgetMs: number,
+  logger: ReturnType<typeof createLogger>,
+): Promise<number> {
+  logger.info('signal while starting; stopping what has started');
+  const late = setTimeout(
+    () => {
+      logger.warn('still starting at the end of the shutdown budget; exiting');
+      process.exit(0);
+    },
+    Math.max(1_000, budgetMs - 5_000),
+  );
+  late.unref();
+  const runtime = await starting.catch(() => undefined);
+  await runtime?.stop();
+  clearTimeout(late);
   return 0;
 }

@@ -2,7 +2,7 @@ import { Counter, Gauge } from 'prom-client';
 import type { RoleDeps, RunningRole } from '../app/role.ts';
 import { errorCode } from '../errors.ts';
 import { type FetchTask, taskSchema } from '../planner/task.ts';
-import type { InRecord } from '../topics/kafka.ts';
+import { type InRecord, withDeadline } from '../topics/kafka.ts';
 import { groupId } from '../topics/names.ts';
 import { deadLetterHeaders } from '../topics/records.ts';
 import { topicSpecs } from '../topics/topology.ts';
@@ -189,9 +189,14 @@ export async function startFetcher(deps: RoleDeps, opts: FetcherOptions = {}): P
     health: () => ({ state }),
     async stop() {
       stopper.abort();
-      await runner.stop();
+      // Tasks hand back at their next page boundary; one stuck in a send to a broker that is down is
+      // abandoned (its offset is not committed, so its partition's next owner runs it again).
+      await withDeadline(runner.stop(), 6_000);
       clearInterval(committer);
-      await commit().catch((err) => log.warn({ err }, 'final offset commit failed'));
+      await withDeadline(
+        commit().catch((err) => log.warn({ err }, 'final offset commit failed')),
+        2_000,
+      );
       await consumer.close();
       await producer.close();
       await close();

@@ -33,8 +33,8 @@ export interface KafkaBroker {
   readonly logFile: string;
   readonly process: ServiceProcess;
   stop(): Promise<void>;
-  /** Stops and starts the same broker (same port, same data): for chaos tests. */
-  restart(): Promise<void>;
+  /** Stops and starts the same broker (same port, same data): for chaos tests; `whileDown` runs between. */
+  restart(whileDown?: () => Promise<void>): Promise<void>;
 }
 
 function serverProperties(port: number, controllerPort: number, dataDir: string): string {
@@ -160,8 +160,9 @@ export async function startKafka(opts: {
       return service;
     },
     stop: () => service.stop(),
-    async restart() {
+    async restart(whileDown) {
       await service.stop();
+      await whileDown?.();
       service = await launch();
     },
   };

@@ -363,9 +363,25 @@ export class Producer {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#running;
-    if (this.#connected) await this.#connected.then(() => this.#p.disconnect()).catch(() => {});
+    // A send in flight to a broker that is down retries for longer than a shutdown may take: what it
+    // has not had acknowledged, its callers never saw acknowledged either, so nothing is lost.
+    await withDeadline(
+      (async () => {
+        await this.#running?.catch(() => {});
+        if (this.#connected) await this.#connected.then(() => this.#p.disconnect()).catch(() => {});
+      })(),
+    );
   }
+}
+
+/** How long closing a client may take: a broker that is down must not hold a shutdown past its budget. */
+const CLOSE_DEADLINE_MS = 4_000;
+
+/** Waits for `p`, but no longer than `ms`: what it was still doing is abandoned (and safe to be). */
+export async function withDeadline(p: Promise<unknown>, ms = CLOSE_DEADLINE_MS): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p.then(() => {}), new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
 }
 
 export class Consumer {
@@ -440,6 +456,7 @@ export class Consumer {
   async close(): Promise<void> {
     if (!this.#connected) return;
     this.#connected = false;
-    await this.#c.disconnect();
+    // Leaving the group needs the broker; without it, its session timeout frees the partitions.
+    await withDeadline(this.#c.disconnect().catch(() => {}));
   }
 }

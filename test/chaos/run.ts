@@ -1,16 +1,20 @@
 /**
- * `npm run chaos [-- --small]`: the whole pipeline while it is being hurt. Every role runs in its own
- * process and is kill -9'd several times; the Kafka broker and Postgres are restarted once each; the
+ * `npm run chaos [-- --small] [-- --scale-out]`: the whole pipeline while it is being hurt. Every
+ * role runs in its own process (with --scale-out: 2 planners, 3 fetchers and 2 sinks sharing their
+ * consumer groups, so partitions move between them while they work) and is kill -9'd (or, scaled out,
+ * stopped with SIGTERM) several times; the Kafka broker and Postgres are restarted once each; the
  * simulator drops 10% of webhooks, duplicates, reorders and delays others, and serves 5xx, resets and
- * 429 storms. Afterwards, a drift pass; then Postgres must equal the simulator's truth (0 missing,
- * 0 stale, 0 extra) and every webhook answered 2xx must be in the events topic. Exit code 0 on success.
+ * 429 storms; an operator syncs and runs a drift pass meanwhile. Afterwards, a drift pass; then
+ * Postgres must equal the simulator's truth column by column (0 missing, 0 stale, 0 extra), every
+ * webhook answered 2xx must be in the events topic, every SIGTERM must have ended its process with 0
+ * within its 30 s budget, no committed offset may ever have moved backwards, and no task may have
+ * completed two fetch runs. Exit code 0 on success.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import type { Role } from '../../src/app/role.ts';
 import { signalExitCode, stopSignal } from '../../src/app/signals.ts';
 import { infraDir, projectRoot } from '../../src/localstack/paths.ts';
@@ -18,13 +22,15 @@ import { freePort } from '../../src/localstack/process.ts';
 import { startLocalStack } from '../../src/localstack/stack.ts';
 import { startSimulator } from '../../src/sim/index.ts';
 import { compareWithTruth, summarise } from '../../src/sim/verify.ts';
+import { createPool } from '../../src/state/pool.ts';
 import { KafkaClient } from '../../src/topics/kafka.ts';
-import { dlqTopic, eventsTopic } from '../../src/topics/names.ts';
+import { dlqTopic, eventsTopic, groupId, tasksTopic } from '../../src/topics/names.ts';
 import { readTopic } from '../helpers/topics.ts';
 
 const { values } = parseArgs({
   options: {
     small: { type: 'boolean', default: false },
+    'scale-out': { type: 'boolean', default: false },
     // Test hook: skip the chaos and report this verdict, to prove the exit status follows it.
     'force-verdict': { type: 'string' },
   },
@@ -32,6 +38,7 @@ const { values } = parseArgs({
 const forced = values['force-verdict'];
 if (forced !== undefined && forced !== 'ok' && forced !== 'failed') throw new TypeError('--force-verdict ok|failed');
 const small = values.small;
+const scaleOut = values['scale-out'];
 const INTEGRATIONS = small ? 6 : 20;
 const CHAOS_MS = small ? 45_000 : 180_000;
 const KILLS_PER_ROLE = small ? 2 : 4;
@@ -81,12 +88,22 @@ const settings: Record<string, string> = {
   LOG_LEVEL: 'warn',
   KAFKAJS_NO_PARTITIONER_WARNING: '1',
 };
-const procs = new Map<Role, ChildProcess>();
-const kills = new Map<Role, number>();
+/** Role instances, e.g. `fetcher#2`: scaled out, several share each role's consumer group. */
+const COUNTS: Record<Role, number> = scaleOut
+  ? { sink: 2, fetcher: 3, planner: 2, ingress: 1 }
+  : { sink: 1, fetcher: 1, planner: 1, ingress: 1 };
+const instances = (Object.entries(COUNTS) as [Role, number][]).flatMap(([role, n]) =>
+  Array.from({ length: n }, (_, k) => `${role}#${k + 1}`),
+);
+const roleOf = (instance: string) => instance.split('#')[0] as Role;
+const procs = new Map<string, ChildProcess>();
+const kills = new Map<string, number>();
+const terms: { instance: string; ms: number; code: number | null }[] = [];
 /** Exits nobody asked for: a role must survive broker and database restarts. */
 const crashes: string[] = [];
-const killing = new Set<ChildProcess>();
-async function startRole(role: Role): Promise<void> {
+const stoppingOnPurpose = new Set<ChildProcess>();
+async function startRole(instance: string): Promise<void> {
+  const role = roleOf(instance);
   const port = role === 'ingress' ? ingressPort : await freePort();
   const child = spawn(
     process.execPath,
@@ -98,28 +115,72 @@ async function startRole(role: Role): Promise<void> {
   );
   toLog(child);
   child.once('exit', (code, signal) => {
-    if (!killing.has(child) && !stopping) {
-      crashes.push(`${role} exited (${code ?? signal})`);
-      log(`${role} exited by itself (${code ?? signal}); restarting it`);
-      void startRole(role);
+    if (!stoppingOnPurpose.has(child) && !stopping) {
+      crashes.push(`${instance} exited (${code ?? signal})`);
+      log(`${instance} exited by itself (${code ?? signal}); restarting it`);
+      void startRole(instance);
     }
   });
-  procs.set(role, child);
+  procs.set(instance, child);
 }
-async function kill9(role: Role): Promise<void> {
-  const p = procs.get(role);
+/** kill -9, or (scaled out, half the time) SIGTERM, whose exit must be 0 and within the budget. */
+async function hurt(instance: string, how: 'SIGKILL' | 'SIGTERM'): Promise<void> {
+  const p = procs.get(instance);
   if (!p || p.exitCode !== null) return;
-  const exited = new Promise((r) => p.once('exit', r));
-  killing.add(p);
-  p.kill('SIGKILL');
-  await exited;
-  kills.set(role, (kills.get(role) ?? 0) + 1);
+  const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
+  stoppingOnPurpose.add(p);
+  const t0 = Date.now();
+  p.kill(how);
+  const budget = setTimeout(() => p.kill('SIGKILL'), 40_000);
+  const code = await exited;
+  clearTimeout(budget);
+  if (how === 'SIGTERM') terms.push({ instance, ms: Date.now() - t0, code });
+  kills.set(instance, (kills.get(instance) ?? 0) + 1);
 }
 
-const roles: Role[] = ['sink', 'fetcher', 'planner', 'ingress'];
 let stopping = false;
-const pool = new pg.Pool({ connectionString: postgres.url, max: 3 });
+// Its clients survive the Postgres restart (an idle client's lost connection must not crash the harness).
+const pool = createPool(postgres.url, { max: 3 });
 const kafka = new KafkaClient({ brokers: [kafkaBroker.brokers], clientId: 'chaos' });
+/**
+ * Samples every committed position once a second (the planner's and the fetcher's Kafka offsets, the
+ * sink's offsets in Postgres) and records any that moved backwards: a process that commits for a
+ * partition it no longer owns would do that.
+ */
+function watchOffsets(): { stop: () => void; movedBack: string[] } {
+  const highest = new Map<string, bigint>();
+  const movedBack: string[] = [];
+  const note = (key: string, at: bigint) => {
+    const before = highest.get(key);
+    if (before !== undefined && at < before) movedBack.push(`${key}: ${before} -> ${at}`);
+    if (before === undefined || at > before) highest.set(key, at);
+  };
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    void (async () => {
+      for (const [role, topic] of [
+        ['planner', eventsTopic(PREFIX)],
+        ['fetcher', tasksTopic(PREFIX)],
+      ] as const) {
+        const at = await kafka.groupOffsets(groupId(PREFIX, role), [topic]).catch(() => new Map<string, bigint>());
+        for (const [k, o] of at) if (o >= 0n) note(`${role} ${k}`, o);
+      }
+      const sink = await pool
+        .query<{ topic: string; partition: number; next_offset: string }>(
+          'SELECT topic, partition, next_offset FROM kombo_stream.sink_offsets',
+        )
+        .catch(() => ({ rows: [] as { topic: string; partition: number; next_offset: string }[] }));
+      for (const r of sink.rows) note(`sink ${r.topic}:${r.partition}`, BigInt(r.next_offset));
+    })().finally(() => {
+      busy = false;
+    });
+  }, 1_000);
+  timer.unref();
+  return { stop: () => clearInterval(timer), movedBack };
+}
+
 let cleaned: Promise<void> | undefined;
 const cleanUp = () =>
   (cleaned ??= (async () => {
@@ -139,7 +200,8 @@ void signal.received.then(async (s) => {
 });
 
 const chaos = async (): Promise<boolean> => {
-  for (const r of roles) await startRole(r);
+  for (const r of instances) await startRole(r);
+  const watch = watchOffsets();
   await sleep(8_000);
   log(`creating ${INTEGRATIONS} integrations; live changes on`);
   for (let k = 0; k < INTEGRATIONS; k++)
@@ -150,17 +212,27 @@ const chaos = async (): Promise<boolean> => {
 
   // The plan: every role killed KILLS_PER_ROLE times, the broker and Postgres restarted once each.
   const events: (() => Promise<void>)[] = [];
-  for (const r of roles)
+  for (const r of instances)
     for (let k = 0; k < KILLS_PER_ROLE; k++)
       events.push(async () => {
-        log(`kill -9 ${r}`);
-        await kill9(r);
+        const how = scaleOut && Math.random() < 0.5 ? 'SIGTERM' : 'SIGKILL';
+        log(`${how === 'SIGKILL' ? 'kill -9' : 'SIGTERM'} ${r}`);
+        await hurt(r, how);
         await sleep(1_000 + Math.random() * 2_000);
         await startRole(r);
       });
   events.push(async () => {
     log('restarting the Kafka broker');
-    await kafkaBroker.restart();
+    // Scaled out, a fetcher is stopped while the broker is down: it must still exit 0 in its budget.
+    await kafkaBroker.restart(
+      scaleOut
+        ? async () => {
+            log('SIGTERM fetcher#1 while the broker is down');
+            await hurt('fetcher#1', 'SIGTERM');
+          }
+        : undefined,
+    );
+    if (scaleOut) await startRole('fetcher#1');
   });
   events.push(async () => {
     log('restarting Postgres');
@@ -246,7 +318,24 @@ const chaos = async (): Promise<boolean> => {
        WHERE mode = 'full' AND status = 'done' AND NOT detached AND endpoint IN ('hris/employees', 'ats/candidates')`,
     )
   ).rows[0];
-  const ok = diff.length === 0 && lost.length === 0 && crashes.length === 0 && turns.min_turns >= 1;
+  watch.stop();
+  // A task's own run is resumed, never begun twice; a replay is a no-op. Two finished runs of one
+  // task would mean it ran twice to completion.
+  const twice = (
+    await pool.query(
+      `SELECT task_id, count(*)::int AS runs FROM kombo_stream.fetch_runs
+       WHERE status = 'done' AND task_id IS NOT NULL GROUP BY 1 HAVING count(*) > 1`,
+    )
+  ).rows;
+  const badStops = terms.filter((t) => t.code !== 0 || t.ms > 30_000);
+  const ok =
+    diff.length === 0 &&
+    lost.length === 0 &&
+    crashes.length === 0 &&
+    turns.min_turns >= 1 &&
+    watch.movedBack.length === 0 &&
+    twice.length === 0 &&
+    badStops.length === 0;
   const report = {
     integrations: ids.length,
     records: sim.core.integrations().reduce((n, i) => n + i.records, 0),
@@ -264,6 +353,10 @@ const chaos = async (): Promise<boolean> => {
     deadLetters: dead,
     fullFetchesOfEmployeesAndCandidates: turns,
     unexpectedExits: crashes,
+    processes: instances.length,
+    sigterms: { count: terms.length, slowestMs: Math.max(0, ...terms.map((t) => t.ms)), notCleanOrTooSlow: badStops },
+    committedOffsetsMovedBack: watch.movedBack,
+    tasksCompletedTwice: twice,
     truth: t,
     verdict: ok ? 'OK' : 'FAILED',
   };
