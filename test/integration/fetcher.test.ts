@@ -346,13 +346,14 @@ describe('fetching into compacted topics', () => {
   });
 
   it('a damaged page: the bad record is dead-lettered, the rest go on, and the endpoint and its watermark move', async () => {
-    const ep: EndpointName = 'ats/candidates';
+    // An endpoint no other test here fetched: every record of its first page is new to the index.
+    const ep: EndpointName = 'ats/interviews';
     const before = await records(ep);
     sim.core.setApiFaults({ damagedPages: [ATS] });
     try {
       await run(ATS, ep, 'full');
       const added = (await since(ep, before)).filter((r) => r.value);
-      const truth = sim.core.truth(ATS, ep).slice(0, 4) as { id: string; first_name: string }[];
+      const truth = sim.core.truth(ATS, ep).slice(0, 4) as { id: string }[];
       const ids = added.map((r) => JSON.parse(r.key?.toString() ?? '{}').id as string);
       const [nul, badDate, twice, huge] = truth as [
         (typeof truth)[0],
@@ -364,7 +365,9 @@ describe('fetching into compacted topics', () => {
       // repeated record emitted once, the oversized one not at all.
       const value = (id: string) =>
         JSON.parse(added.find((r) => JSON.parse(r.key?.toString() ?? '{}').id === id)?.value?.toString() ?? '{}');
-      expect(value(nul.id).first_name).toBe(`${nul.first_name}x`);
+      const strings = Object.entries(nul).filter(([k, v]) => k !== 'id' && typeof v === 'string');
+      expect(strings.length).toBeGreaterThan(0);
+      for (const [k, v] of strings) expect(value(nul.id)[k]).toBe(`${v}x`);
       expect(value(badDate.id).changed_at).toBe('sometime last week');
       expect(ids.filter((id) => id === twice.id)).toHaveLength(1);
       expect(ids).not.toContain(huge.id);
