@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { quoteIdent } from '../state/migrate.ts';
+import type { Db } from '../state/pool.ts';
 
 export interface DriftReportRow {
   run_id: string;
@@ -29,8 +30,6 @@ export interface DriftAlert {
   generation: string;
   run_started_at: Date;
 }
-
-type Db = pg.Pool | pg.PoolClient;
 
 /**
  * Drift reports and mass-delete alerts, and the only code that reads or writes their tables. An

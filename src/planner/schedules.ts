@@ -1,13 +1,12 @@
 import type pg from 'pg';
 import { quoteIdent } from '../state/migrate.ts';
+import type { Db } from '../state/pool.ts';
 
 export interface ScheduleKey {
   integration_id: string;
   endpoint: string;
   kind: 'delta' | 'full';
 }
-
-type Db = pg.Pool | pg.PoolClient;
 
 /**
  * The schedules (per integration, endpoint and kind: when the scheduler next enqueues a fetch), and

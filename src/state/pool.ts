@@ -14,6 +14,9 @@ export function createPool(connectionString: string, opts: { max?: number; logge
   return pool;
 }
 
+/** Anything that runs a query: the pool, or one client (inside a transaction). */
+export type Db = pg.Pool | pg.PoolClient;
+
 /** Runs `fn` in one transaction on one pooled client: committed if it returns, rolled back if it throws. */
 export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { quoteIdent } from './migrate.ts';
+import type { Db } from './pool.ts';
 
 export interface IndexEntry {
   hash: string;
@@ -29,8 +30,6 @@ export interface Generation {
   generation: string;
   startedAt: Date;
 }
-
-type Db = pg.Pool | pg.PoolClient;
 
 /** Rows per round trip when scanning: bounded memory whatever the endpoint's size. */
 const BATCH = 500;
