@@ -72,6 +72,13 @@ export class RunAbandonedError extends KomboStreamError {
   }
 }
 
+/** Kafka, Postgres or the registry refused us for a reason retrying cannot fix (credentials, TLS). */
+export class AccessError extends KomboStreamError {
+  constructor(service: string, problem: string, hint: string, cause: unknown) {
+    super('KS_ERR_ACCESS', `${service}: ${problem}; ${hint}`, { cause });
+  }
+}
+
 export function isRetriable(err: unknown): boolean {
   return err instanceof KomboStreamError && err.retriable;
 }

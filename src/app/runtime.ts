@@ -1,5 +1,6 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { hostname } from 'node:os';
+import { accessProblem, checkKafkaTls } from '../config/access.ts';
 import type { Config } from '../config/config.ts';
 import { driftAdminRoutes } from '../drift/admin.ts';
 import { createDriftContext } from '../drift/context.ts';
@@ -9,9 +10,9 @@ import { createMetricsRegistry } from '../observability/metrics.ts';
 import { SinkOffsets } from '../sink/offsets.ts';
 import { migrate } from '../state/migrate.ts';
 import { STATE_MIGRATIONS } from '../state/migrations.ts';
-import { createPool } from '../state/pool.ts';
+import { poolFor } from '../state/pool.ts';
 import { StateStore } from '../state/store.ts';
-import { KafkaClient } from '../topics/kafka.ts';
+import { kafkaClient } from '../topics/kafka.ts';
 import { createSerde } from '../topics/serde-factory.ts';
 import { topicSpecs } from '../topics/topology.ts';
 import { buildHttpApp, listen } from './http.ts';
@@ -33,6 +34,8 @@ export interface Runtime {
   readonly deps: RoleDeps;
   readonly url: string;
   health(): Record<string, RoleHealth>;
+  /** The parts still stopping (during stop()). */
+  stopping(): string[];
   stop(): Promise<void>;
 }
 
@@ -47,19 +50,25 @@ export async function startRuntime(
 ): Promise<Runtime> {
   const logger = opts.logger ?? createLogger({ level: config.logLevel });
   const metrics = createMetricsRegistry();
-  const kafka = new KafkaClient({
-    brokers: config.kafka.brokers,
-    clientId: opts.clientId ?? `kombo-stream-${hostname()}-${process.pid}`,
+  const kafka = kafkaClient(config, opts.clientId ?? `kombo-stream-${hostname()}-${process.pid}`, {
     sessionTimeoutMs: config.kafka.sessionTimeoutMs,
     logger,
   });
-  const pool = createPool(config.databaseUrl, { max: 12 + config.fetcher.concurrency, logger });
+  const pool = poolFor(config, { max: 12 + config.fetcher.concurrency, logger });
   const topics = topicSpecs(config);
   let serde: RoleDeps['serde'];
   try {
-    await migrate(pool, config.postgres.stateSchema, STATE_MIGRATIONS);
-    serde = await createSerde(config);
-    await kafka.ensureTopics([topics.events, topics.tasks, topics.dlq, ...topics.records.values()]);
+    // Each dependency's refusal that retrying cannot fix (credentials, certificates) ends the start,
+    // by name; anything else (not up yet) is retried by the caller.
+    const named = (service: Parameters<typeof accessProblem>[0]) => (err: unknown) => {
+      throw accessProblem(service, err) ?? err;
+    };
+    await migrate(pool, config.postgres.stateSchema, STATE_MIGRATIONS).catch(named('Postgres'));
+    serde = await createSerde(config).catch(named('the Schema Registry'));
+    await checkKafkaTls(config);
+    await kafka
+      .ensureTopics([topics.events, topics.tasks, topics.dlq, ...topics.records.values()])
+      .catch(named('Kafka'));
   } catch (err) {
     // A start that fails (Kafka or Postgres not there yet) is retried with new clients: these go.
     await kafka.close();
@@ -117,6 +126,8 @@ export async function startRuntime(
   const address = server.address();
   const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : config.http.port}`;
 
+  /** What is still stopping: named when a shutdown overruns its budget. */
+  const pending = new Set<string>();
   const stopAll = async () => {
     const t = Date.now();
     // A keep-alive client that keeps sending (Kombo's webhook sender under load) keeps its connection
@@ -133,19 +144,24 @@ export async function startRuntime(
     // fetcher stop side by side, so a broker that is down costs their close deadlines once, not twice.
     const stopRole = async (r: RunningRole) => {
       const t0 = Date.now();
+      pending.add(r.role);
       try {
         await r.stop();
         logger.info({ role: r.role, ms: Date.now() - t0 }, 'role stopped');
       } catch (err) {
         logger.error({ err, role: r.role }, 'role did not stop cleanly');
+      } finally {
+        pending.delete(r.role);
       }
     };
     const byRole = (...names: Role[]) => running.filter((r) => names.includes(r.role));
     for (const stage of [byRole('ingress'), byRole('planner', 'fetcher'), byRole('sink')])
       await Promise.all(stage.map(stopRole));
+    pending.add('clients');
     await adminProducer?.close();
     await kafka.close();
     await pool.end();
+    pending.delete('clients');
   };
   try {
     for (const role of ORDER.filter((r) => roles.includes(r))) {
@@ -162,6 +178,7 @@ export async function startRuntime(
   return {
     deps,
     url,
+    stopping: () => [...pending],
     health: () => {
       for (const r of started) health[r.role] = r.health();
       return { ...health };

@@ -60,7 +60,7 @@ export async function runStart(config: Config, opts: { role: string; shutdownTim
     process.exit(signalExitCode(s));
   });
   const timeout = setTimeout(() => {
-    logger.error('shutdown took too long; exiting');
+    logger.error({ stillStopping: runtime.stopping() }, 'shutdown took too long; exiting');
     process.exit(1);
   }, budgetMs);
   timeout.unref();

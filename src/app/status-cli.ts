@@ -3,9 +3,9 @@ import type { Config } from '../config/config.ts';
 import { SinkOffsets } from '../sink/offsets.ts';
 import { migrate } from '../state/migrate.ts';
 import { STATE_MIGRATIONS } from '../state/migrations.ts';
-import { createPool } from '../state/pool.ts';
+import { poolFor } from '../state/pool.ts';
 import { StateStore } from '../state/store.ts';
-import { KafkaClient } from '../topics/kafka.ts';
+import { kafkaClient } from '../topics/kafka.ts';
 import { consumerLag, integrationStatus } from './status.ts';
 
 const ago = (d: Date | null) => (d ? `${Math.round((Date.now() - d.getTime()) / 1000)}s ago` : '-');
@@ -17,8 +17,8 @@ export async function runStatus(args: string[], loadConfig: (file?: string) => C
     options: { integration: { type: 'string' }, json: { type: 'boolean', default: false }, config: { type: 'string' } },
   });
   const config = loadConfig(values.config);
-  const pool = createPool(config.databaseUrl, { max: 4 });
-  const kafka = new KafkaClient({ brokers: config.kafka.brokers, clientId: 'kombo-stream-status' });
+  const pool = poolFor(config, { max: 4 });
+  const kafka = kafkaClient(config, 'kombo-stream-status');
   try {
     await migrate(pool, config.postgres.stateSchema, STATE_MIGRATIONS);
     const store = new StateStore(pool, config.postgres.stateSchema);

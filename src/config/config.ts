@@ -3,6 +3,14 @@ import { ConfigError } from '../errors.ts';
 import type { EndpointName } from '../kombo/endpoints.ts';
 import { NESTED_IN } from '../kombo/models.ts';
 import { SETTING_KEYS, type Settings, settingsSchema } from './schema.ts';
+import {
+  type KafkaSecurity,
+  kafkaSecurity,
+  type PostgresTls,
+  postgresTls,
+  type RegistryAccess,
+  registryAccess,
+} from './tls.ts';
 
 /** The one validated configuration object every part receives. */
 export interface Config {
@@ -16,11 +24,14 @@ export interface Config {
     readonly sessionTimeoutMs: number;
     /** A record larger than this (the brokers' message.max.bytes, less overhead) is dead-lettered. */
     readonly maxRecordBytes: number;
+    /** TLS and SASL, with the PEM files already read. */
+    readonly security: KafkaSecurity;
   };
   readonly databaseUrl: string;
   /** Postgres schemas: the sink's tables, and the connector's own state. */
-  readonly postgres: { readonly sinkSchema: string; readonly stateSchema: string };
+  readonly postgres: { readonly sinkSchema: string; readonly stateSchema: string; readonly tls?: PostgresTls };
   readonly schemaRegistryUrl: string | undefined;
+  readonly schemaRegistry: RegistryAccess;
   readonly kombo: {
     readonly apiUrl: string;
     readonly apiKey: string | undefined;
@@ -136,6 +147,11 @@ export function loadConfig(opts: { env: NodeJS.ProcessEnv; file?: string; defaul
     );
   }
   const s = result.data;
+  const issues: { key: string; message: string }[] = [];
+  const kafkaSec = kafkaSecurity(s, issues);
+  const pgTls = postgresTls(s, issues);
+  const registry = registryAccess(s, issues);
+  if (issues.length) throw new ConfigError(issues);
   return Object.freeze({
     kafka: Object.freeze({
       brokers: s.KAFKA_BROKERS,
@@ -144,10 +160,16 @@ export function loadConfig(opts: { env: NodeJS.ProcessEnv; file?: string; defaul
       replicationFactor: s.KAFKA_REPLICATION_FACTOR,
       sessionTimeoutMs: s.KAFKA_SESSION_TIMEOUT,
       maxRecordBytes: s.KAFKA_MAX_RECORD_BYTES,
+      security: kafkaSec,
     }),
     databaseUrl: s.DATABASE_URL,
-    postgres: Object.freeze({ sinkSchema: s.PG_SCHEMA, stateSchema: s.STATE_SCHEMA }),
+    postgres: Object.freeze({
+      sinkSchema: s.PG_SCHEMA,
+      stateSchema: s.STATE_SCHEMA,
+      ...(pgTls ? { tls: pgTls } : {}),
+    }),
     schemaRegistryUrl: s.SCHEMA_REGISTRY_URL,
+    schemaRegistry: registry,
     kombo: Object.freeze({
       apiUrl: s.KOMBO_API_URL.replace(/\/+$/, ''),
       apiKey: s.KOMBO_API_KEY,
@@ -213,4 +235,12 @@ function excludeMap(entries: readonly string[]): ReadonlyMap<EndpointName, reado
 }
 
 /** Keys whose values must never reach a log line or an error message. */
-export const SECRET_KEYS = ['KOMBO_API_KEY', 'KOMBO_WEBHOOK_SECRET', 'ADMIN_TOKEN', 'DATABASE_URL'] as const;
+export const SECRET_KEYS = [
+  'KOMBO_API_KEY',
+  'KOMBO_WEBHOOK_SECRET',
+  'ADMIN_TOKEN',
+  'DATABASE_URL',
+  'KAFKA_SASL_PASSWORD',
+  'KAFKA_SSL_KEY_PASSWORD',
+  'SCHEMA_REGISTRY_PASSWORD',
+] as const;

@@ -16,9 +16,9 @@ import { triggerSync } from '../planner/trigger.ts';
 import { type Simulator, startSimulator } from '../sim/index.ts';
 import { compareWithTruth, summarise } from '../sim/verify.ts';
 import { quoteIdent } from '../state/migrate.ts';
-import { createPool } from '../state/pool.ts';
+import { poolFor } from '../state/pool.ts';
 import { StateStore } from '../state/store.ts';
-import { KafkaClient } from '../topics/kafka.ts';
+import { kafkaClient } from '../topics/kafka.ts';
 import { renderView } from './view.ts';
 
 const DEMO_PREFIX = 'kombo_demo';
@@ -102,8 +102,8 @@ export async function runDemo(args: string[], env: NodeJS.ProcessEnv): Promise<n
       },
     });
     // The demo owns its namespace: earlier demo runs against the same Kafka/Postgres are cleared.
-    const kafka = new KafkaClient({ brokers: config.kafka.brokers, clientId: 'kombo-stream-demo' });
-    const pool = createPool(config.databaseUrl, { max: 3 });
+    const kafka = kafkaClient(config, 'kombo-stream-demo');
+    const pool = poolFor(config, { max: 3 });
     cleanups.unshift(async () => {
       await kafka.close();
       await pool.end();

@@ -12,9 +12,9 @@ import { newTask } from '../planner/task.ts';
 import { dbNow } from '../state/clock.ts';
 import { migrate } from '../state/migrate.ts';
 import { STATE_MIGRATIONS } from '../state/migrations.ts';
-import { createPool } from '../state/pool.ts';
+import { poolFor } from '../state/pool.ts';
 import { StateStore } from '../state/store.ts';
-import { KafkaClient } from '../topics/kafka.ts';
+import { type KafkaClient, kafkaClient } from '../topics/kafka.ts';
 import { createSerde } from '../topics/serde-factory.ts';
 import { topicSpecs } from '../topics/topology.ts';
 import { createDriftContext } from './context.ts';
@@ -54,8 +54,8 @@ async function withClients<T>(
   config: Config,
   fn: (c: { pool: pg.Pool; kafka: KafkaClient; store: StateStore }) => Promise<T>,
 ): Promise<T> {
-  const pool = createPool(config.databaseUrl, { max: 4 });
-  const kafka = new KafkaClient({ brokers: config.kafka.brokers, clientId: 'kombo-stream-drift' });
+  const pool = poolFor(config, { max: 4 });
+  const kafka = kafkaClient(config, 'kombo-stream-drift');
   try {
     await migrate(pool, config.postgres.stateSchema, STATE_MIGRATIONS);
     return await fn({ pool, kafka, store: new StateStore(pool, config.postgres.stateSchema) });

@@ -291,7 +291,7 @@ export async function executeFetch(
     // last turn and both (each idempotent) instead of skipping them.
     if (run.mode === 'full') await ctx.onFullFetchComplete?.(run);
     await ctx.store.fetchFinished(run.integrationId, run.endpoint, run.startedAt, run.mode === 'full');
-    await requeue(ctx, run, { delta: (await ctx.runs.finish(run)).delta });
+    await requeue(ctx, run, await ctx.runs.finish(run));
     timer({ outcome: 'done' });
     return { kind: 'done', run };
   } catch (err) {

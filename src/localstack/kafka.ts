@@ -28,6 +28,9 @@ export async function ensureKafkaJars(log: (msg: string) => void = () => {}): Pr
 
 export interface KafkaBroker {
   readonly brokers: string;
+  /** With secure listeners: `host:port` of the SASL_SSL and of the mutual-TLS listener. */
+  readonly saslSslBrokers?: string;
+  readonly mtlsBrokers?: string;
   readonly port: number;
   readonly dataDir: string;
   readonly logFile: string;
@@ -37,15 +40,53 @@ export interface KafkaBroker {
   restart(whileDown?: () => Promise<void>): Promise<void>;
 }
 
-function serverProperties(port: number, controllerPort: number, dataDir: string): string {
+/**
+ * Listeners beside PLAINTEXT, for tests of secured clusters: SASL_SSL (PLAIN and SCRAM; SCRAM users
+ * are created when the log directory is formatted) and SSL with client certificates required (mTLS).
+ */
+export interface SecureListeners {
+  /** The broker's key and certificate chain in one PEM file, and the CA its clients are checked against. */
+  keystorePem: string;
+  truststorePem: string;
+  plainUsers: { name: string; password: string }[];
+  scramUsers: { mechanism: 'SCRAM-SHA-256' | 'SCRAM-SHA-512'; name: string; password: string }[];
+}
+
+function secureProperties(secure: SecureListeners): string {
+  const plain = secure.plainUsers.map((u) => `user_${u.name}="${u.password}"`).join(' ');
+  return `sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required ${plain};
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+ssl.keystore.type=PEM
+ssl.keystore.location=${secure.keystorePem}
+ssl.truststore.type=PEM
+ssl.truststore.location=${secure.truststorePem}
+listener.name.mtls.ssl.client.auth=required
+`;
+}
+
+function serverProperties(
+  port: number,
+  controllerPort: number,
+  dataDir: string,
+  secure?: { saslPort: number; mtlsPort: number; listeners: SecureListeners },
+): string {
+  const extra = secure
+    ? {
+        listeners: `,SASL_SSL://127.0.0.1:${secure.saslPort},MTLS://127.0.0.1:${secure.mtlsPort}`,
+        map: ',SASL_SSL:SASL_SSL,MTLS:SSL',
+      }
+    : { listeners: '', map: '' };
   return `process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:${controllerPort}
-listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}
-advertised.listeners=PLAINTEXT://127.0.0.1:${port}
+listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}${extra.listeners}
+advertised.listeners=PLAINTEXT://127.0.0.1:${port}${extra.listeners}
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT${extra.map}
+${secure ? secureProperties(secure.listeners) : ''}
 log.dirs=${path.join(dataDir, 'logs')}
 num.partitions=1
 default.replication.factor=1
@@ -86,6 +127,7 @@ export async function startKafka(opts: {
   heapMb?: number;
   readyTimeoutMs?: number;
   log?: (msg: string) => void;
+  secure?: SecureListeners;
 }): Promise<KafkaBroker> {
   const libs = await ensureKafkaJars(opts.log);
   const port = opts.port ?? (await freePort());
@@ -95,7 +137,10 @@ export async function startKafka(opts: {
   const config = path.join(dataDir, 'server.properties');
   const log4j = path.join(dataDir, 'log4j.properties');
   const logFile = path.join(dataDir, 'broker.log');
-  await writeFile(config, serverProperties(port, controllerPort, dataDir));
+  const secure = opts.secure
+    ? { saslPort: await freePort(), mtlsPort: await freePort(), listeners: opts.secure }
+    : undefined;
+  await writeFile(config, serverProperties(port, controllerPort, dataDir, secure));
   await writeFile(log4j, log4jProperties);
   const classpath = `${libs}/*`;
   const logConfig = `-Dlog4j.configuration=file:${log4j}`;
@@ -117,6 +162,10 @@ export async function startKafka(opts: {
     '-c',
     config,
     '--ignore-formatted',
+    ...(opts.secure?.scramUsers ?? []).flatMap((u) => [
+      '--add-scram',
+      `${u.mechanism}=[name=${u.name},password=${u.password}]`,
+    ]),
   ]);
   const heap = opts.heapMb ?? 512;
   const launch = async (): Promise<ServiceProcess> => {
@@ -153,6 +202,7 @@ export async function startKafka(opts: {
   let service = await launch();
   return {
     brokers: `127.0.0.1:${port}`,
+    ...(secure ? { saslSslBrokers: `127.0.0.1:${secure.saslPort}`, mtlsBrokers: `127.0.0.1:${secure.mtlsPort}` } : {}),
     port,
     dataDir,
     logFile,

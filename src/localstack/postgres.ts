@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { chmod, chown, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -86,7 +86,12 @@ export interface LocalPostgres {
  * Durability settings are relaxed: the data directory is disposable, and the process is stopped
  * cleanly or killed without an OS crash, so no committed write is lost either way.
  */
-export async function startEmbeddedPostgres(opts: { dataDir: string; port?: number }): Promise<LocalPostgres> {
+export async function startEmbeddedPostgres(opts: {
+  dataDir: string;
+  port?: number;
+  /** TLS on (for tests of verified connections): the server's certificate and key, PEM. */
+  ssl?: { certFile: string; keyFile: string };
+}): Promise<LocalPostgres> {
   await ensureTemplate();
   const port = opts.port ?? (await freePort());
   const dataDir = path.join(opts.dataDir, 'pgdata');
@@ -97,6 +102,14 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; port?: numb
   await writeFile(logFile, '');
   const ids = await postgresUser();
   if (ids) await chown(logFile, ids.uid, ids.gid);
+  // Postgres reads its key only if no one else may (0600, its own user's).
+  const ssl = opts.ssl && { cert: path.join(dataDir, 'server.crt'), key: path.join(dataDir, 'server.key') };
+  if (opts.ssl && ssl) {
+    await copyFile(opts.ssl.certFile, ssl.cert);
+    await copyFile(opts.ssl.keyFile, ssl.key);
+    await chmod(ssl.key, 0o600);
+    if (ids) for (const f of [ssl.cert, ssl.key]) await chown(f, ids.uid, ids.gid);
+  }
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
   const launch = async (): Promise<ServiceProcess> => {
     const service = startService(
@@ -118,6 +131,7 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; port?: numb
         'full_page_writes=off',
         '-c',
         'shared_buffers=256MB',
+        ...(ssl ? ['-c', 'ssl=on', '-c', `ssl_cert_file=${ssl.cert}`, '-c', `ssl_key_file=${ssl.key}`] : []),
       ],
       { logFile, stopSignal: 'INT', ...(ids ?? {}) },
     );

@@ -2,9 +2,9 @@ import { parseArgs } from 'node:util';
 import type { Config } from '../config/config.ts';
 import { migrate } from '../state/migrate.ts';
 import { STATE_MIGRATIONS } from '../state/migrations.ts';
-import { createPool } from '../state/pool.ts';
+import { poolFor } from '../state/pool.ts';
 import { StateStore } from '../state/store.ts';
-import { KafkaClient } from '../topics/kafka.ts';
+import { kafkaClient } from '../topics/kafka.ts';
 import { topicSpecs } from '../topics/topology.ts';
 import { fullsInFlight, triggerSync } from './trigger.ts';
 
@@ -22,8 +22,8 @@ export async function runSync(args: string[], loadConfig: (file?: string) => Con
   const [integration] = positionals;
   if (!integration || positionals.length > 1) throw new TypeError('name exactly one integration id');
   const config = loadConfig(values.config);
-  const pool = createPool(config.databaseUrl, { max: 2 });
-  const kafka = new KafkaClient({ brokers: config.kafka.brokers, clientId: 'kombo-stream-cli' });
+  const pool = poolFor(config, { max: 2 });
+  const kafka = kafkaClient(config, 'kombo-stream-cli');
   try {
     await migrate(pool, config.postgres.stateSchema, STATE_MIGRATIONS);
     await kafka.ensureTopics([topicSpecs(config).tasks]);

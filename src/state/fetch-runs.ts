@@ -108,9 +108,11 @@ export class FetchRuns {
         )
       ).rows[0];
       if (active && !active.dead && !active.stale) {
-        // Remembered: should that run fail, this request is queued again rather than lost.
+        // Remembered when the run began before the request: it read some pages before the change
+        // the request is about, so one more full fetch follows it (and one follows if it fails).
         await c.query(
-          `UPDATE ${this.#s}.fetch_runs SET joined_requested_at = GREATEST(joined_requested_at, $2) WHERE run_id = $1`,
+          `UPDATE ${this.#s}.fetch_runs SET joined_requested_at = GREATEST(joined_requested_at, $2)
+           WHERE run_id = $1 AND started_at < $2`,
           [active.run_id, task.requested_at],
         );
         return { kind: 'skip', reason: `coalesced into the full fetch in flight (run ${active.run_id})` };

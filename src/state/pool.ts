@@ -1,4 +1,6 @@
 import pg from 'pg';
+import type { Config } from '../config/config.ts';
+import type { PostgresTls } from '../config/tls.ts';
 import type { Logger } from '../observability/log.ts';
 
 /**
@@ -6,12 +8,49 @@ import type { Logger } from '../observability/log.ts';
  * connection dies (a database restart, a failover), and an 'error' event without a listener is fatal
  * in Node. Queries in flight still fail and are retried by their callers.
  */
-export function createPool(connectionString: string, opts: { max?: number; logger?: Logger } = {}): pg.Pool {
-  const pool = new pg.Pool({ connectionString, max: opts.max ?? 10 });
+export function createPool(
+  connectionString: string,
+  opts: { max?: number; logger?: Logger; tls?: PostgresTls } = {},
+): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: withoutSslParams(connectionString, opts.tls),
+    max: opts.max ?? 10,
+    ...ssl(opts.tls),
+  });
   const warn = (err: Error) => opts.logger?.warn({ err: { message: err.message } }, 'Postgres connection lost');
   pool.on('error', warn);
   pool.on('connect', (client) => client.on('error', warn));
   return pool;
+}
+
+/** The pool for the configured database (URL, TLS): how every command and role reaches Postgres. */
+export function poolFor(config: Config, opts: { max?: number; logger?: Logger } = {}): pg.Pool {
+  return createPool(config.databaseUrl, { ...opts, ...(config.postgres.tls ? { tls: config.postgres.tls } : {}) });
+}
+
+/** pg reads sslmode and friends from the URL over its options: with PG_SSL_MODE set, those rule. */
+function withoutSslParams(url: string, tls: PostgresTls | undefined): string {
+  if (!tls) return url;
+  const u = new URL(url);
+  for (const p of ['sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'ssl']) u.searchParams.delete(p);
+  return u.toString();
+}
+
+function ssl(tls: PostgresTls | undefined): { ssl?: pg.PoolConfig['ssl'] } {
+  if (!tls) return {};
+  if (tls.mode === 'disable') return { ssl: false };
+  if (tls.mode === 'require') return { ssl: { rejectUnauthorized: false } };
+  const t = tls.tls;
+  return {
+    ssl: {
+      rejectUnauthorized: true,
+      ...(t?.ca ? { ca: t.ca } : {}),
+      ...(t?.cert ? { cert: t.cert } : {}),
+      ...(t?.key ? { key: t.key } : {}),
+      // verify-ca: the certificate must chain to the CA; which host it names is not checked.
+      ...(tls.mode === 'verify-ca' ? { checkServerIdentity: () => undefined } : {}),
+    },
+  };
 }
 
 /** Anything that runs a query: the pool, or one client (inside a transaction). */

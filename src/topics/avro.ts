@@ -1,5 +1,8 @@
+import http from 'node:http';
+import https from 'node:https';
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
-import { KomboStreamError } from '../errors.ts';
+import { accessProblem } from '../config/access.ts';
+import { AccessError, KomboStreamError } from '../errors.ts';
 import type { EndpointName } from '../kombo/endpoints.ts';
 import { recordTopic } from './names.ts';
 import type { RecordKey } from './records.ts';
@@ -38,6 +41,45 @@ function decodeError(what: string, err: unknown): Error {
 }
 
 /**
+ * One authenticated request at start (the subjects list), so wrong credentials or an untrusted
+ * certificate fail the start by name instead of every record later. A registry that is not up yet
+ * is retriable, as any start.
+ */
+async function checkAccess(opts: { url: string; auth?: { username: string; password: string } }, agent?: https.Agent) {
+  const url = new URL(`${opts.url.replace(/\/+$/, '')}/subjects`);
+  const headers: Record<string, string> = opts.auth
+    ? { authorization: `Basic ${Buffer.from(`${opts.auth.username}:${opts.auth.password}`).toString('base64')}` }
+    : {};
+  const status = await new Promise<number>((resolve, reject) => {
+    const req = (url.protocol === 'https:' ? https : http).request(
+      url,
+      { headers, ...(agent ? { agent } : {}), timeout: 10_000 },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  }).catch((err: unknown) => {
+    throw (
+      accessProblem('the Schema Registry', err) ??
+      new SchemaRegistryError(`the registry at ${url.host} cannot be reached: ${(err as Error).message}`, err)
+    );
+  });
+  if (status === 401 || status === 403)
+    throw new AccessError(
+      'the Schema Registry',
+      `the credentials were refused (${status})`,
+      'check SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD',
+      undefined,
+    );
+  if (status >= 500 || status === 0)
+    throw new SchemaRegistryError(`the registry at ${url.host} answered ${status}`, undefined);
+}
+
+/**
  * Avro keys and values through a Confluent-compatible Schema Registry, using the schemas in
  * schemas/. Subjects follow the topic-name strategy (`<topic>-key`, `<topic>-value`) with BACKWARD
  * compatibility, so a schema may only gain fields with defaults. Schemas are registered on first use.
@@ -53,8 +95,23 @@ export class AvroSerde implements RecordSerde {
     this.#prefix = prefix;
   }
 
-  static async create(opts: { url: string; prefix: string }): Promise<AvroSerde> {
-    return new AvroSerde(new SchemaRegistry({ host: opts.url, retry: { retries: 3 } }), opts.prefix);
+  /** `auth`: basic auth (Confluent Cloud's API key and secret); `ca`: a CA for the registry's TLS. */
+  static async create(opts: {
+    url: string;
+    prefix: string;
+    auth?: { username: string; password: string };
+    ca?: string;
+  }): Promise<AvroSerde> {
+    const agent =
+      opts.ca && opts.url.startsWith('https:') ? new https.Agent({ ca: opts.ca, keepAlive: true }) : undefined;
+    const registry = new SchemaRegistry({
+      host: opts.url,
+      retry: { retries: 3 },
+      ...(opts.auth ? { auth: opts.auth } : {}),
+      ...(agent ? { agent } : {}),
+    });
+    await checkAccess(opts, agent);
+    return new AvroSerde(registry, opts.prefix);
   }
 
   #id(subject: string, schema: RecordSchema): Promise<number> {

@@ -17,7 +17,10 @@ import {
   type Producer as KProducer,
   logLevel,
   Partitioners,
+  type SASLOptions,
 } from 'kafkajs';
+import type { Config } from '../config/config.ts';
+import type { KafkaSecurity } from '../config/tls.ts';
 import type { Logger } from '../observability/log.ts';
 
 export interface OutRecord {
@@ -68,6 +71,15 @@ function toInRecord(topic: string, partition: number, m: KafkaMessage): InRecord
   return { topic, partition, offset: m.offset, key: m.key, value: m.value, headers, timestamp: m.timestamp };
 }
 
+/** A client for the configured cluster (brokers, TLS, SASL): how every command and role reaches Kafka. */
+export function kafkaClient(
+  config: Config,
+  clientId: string,
+  opts: { logger?: Logger; sessionTimeoutMs?: number } = {},
+): KafkaClient {
+  return new KafkaClient({ brokers: config.kafka.brokers, clientId, security: config.kafka.security, ...opts });
+}
+
 export class KafkaClient {
   readonly #kafka: Kafka;
   readonly #closers = new Set<() => Promise<void>>();
@@ -80,12 +92,27 @@ export class KafkaClient {
     logger?: Logger;
     requestTimeoutMs?: number;
     sessionTimeoutMs?: number;
+    security?: KafkaSecurity;
   }) {
     this.#sessionTimeoutMs = opts.sessionTimeoutMs ?? 30_000;
     const log = opts.logger?.child({ component: 'kafkajs' });
+    const sec = opts.security;
     this.#kafka = new Kafka({
       clientId: opts.clientId,
       brokers: [...opts.brokers],
+      ...(sec?.tls
+        ? {
+            ssl: {
+              ...(sec.tls.ca ? { ca: [sec.tls.ca] } : {}),
+              ...(sec.tls.cert ? { cert: sec.tls.cert } : {}),
+              ...(sec.tls.key ? { key: sec.tls.key } : {}),
+              ...(sec.tls.passphrase ? { passphrase: sec.tls.passphrase } : {}),
+              rejectUnauthorized: true,
+              ...(sec.tls.verifyHostname ? {} : { checkServerIdentity: () => undefined }),
+            },
+          }
+        : {}),
+      ...(sec?.sasl ? { sasl: { ...sec.sasl } as SASLOptions } : {}),
       connectionTimeout: 3_000,
       requestTimeout: opts.requestTimeoutMs ?? 30_000,
       retry: { initialRetryTime: 300, retries: 8, maxRetryTime: 10_000 },
@@ -236,7 +263,7 @@ export class KafkaClient {
   async close(): Promise<void> {
     const closers = [...this.#closers];
     this.#closers.clear();
-    await Promise.allSettled(closers.map((c) => c()));
+    await Promise.allSettled(closers.map((c) => withDeadline(c().catch(() => {}))));
     this.#admin = undefined;
   }
 }

@@ -5,5 +5,9 @@ import { jsonSerde, type RecordSerde } from './serde.ts';
 export async function createSerde(config: Config): Promise<RecordSerde> {
   if (!config.schemaRegistryUrl) return jsonSerde;
   const { AvroSerde } = await import('./avro.ts');
-  return AvroSerde.create({ url: config.schemaRegistryUrl, prefix: config.kafka.topicPrefix });
+  return AvroSerde.create({
+    url: config.schemaRegistryUrl,
+    prefix: config.kafka.topicPrefix,
+    ...config.schemaRegistry,
+  });
 }

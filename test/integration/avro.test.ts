@@ -1,6 +1,11 @@
+import { readFile } from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { SchemaType } from '@kafkajs/confluent-schema-registry';
 import { request } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { RoleDeps } from '../../src/app/role.ts';
 import { ENDPOINTS } from '../../src/kombo/endpoints.ts';
 import { SimulatorCore } from '../../src/sim/simulator.ts';
@@ -10,6 +15,7 @@ import { dlqTopic, recordTopic } from '../../src/topics/names.ts';
 import { recordHeaders } from '../../src/topics/records.ts';
 import { valueSchema } from '../../src/topics/schemas.ts';
 import { topicSpecs } from '../../src/topics/topology.ts';
+import { makePki } from '../helpers/certs.ts';
 import { testDeps } from '../helpers/config.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { startProxy } from '../helpers/proxy.ts';
@@ -117,4 +123,72 @@ describe('Avro through the real Schema Registry (Apicurio, Confluent API)', () =
       await proxy.close();
     }
   }, 120_000);
+
+  it('reaches a registry behind basic auth and TLS with its own CA; wrong credentials or an unknown CA fail by name', async () => {
+    const pki = await makePki(path.join(inject('RUN_DIR'), `${ctx.prefix}-pki`));
+    const upstream = new URL(url);
+    const user = 'registry-key';
+    const secret = 'registry-secret-5d2e';
+    const expected = `Basic ${Buffer.from(`${user}:${secret}`).toString('base64')}`;
+    // What Confluent Cloud puts in front of its registry, in small: TLS and basic auth.
+    const server = https.createServer(
+      { cert: await readFile(pki.serverCert), key: await readFile(pki.serverKey) },
+      (req, res) => {
+        if (req.headers.authorization !== expected) {
+          res.writeHead(401).end('{"error_code":401,"message":"Unauthorized"}');
+          return;
+        }
+        const fwd = http.request(
+          {
+            host: upstream.hostname,
+            port: upstream.port,
+            path: req.url,
+            method: req.method,
+            headers: { ...req.headers, host: upstream.host },
+          },
+          (r) => {
+            res.writeHead(r.statusCode ?? 502, r.headers);
+            r.pipe(res);
+          },
+        );
+        req.pipe(fwd);
+      },
+    );
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const secured = `https://localhost:${(server.address() as AddressInfo).port}${upstream.pathname}`;
+    const ca = await readFile(pki.ca, 'utf8');
+    try {
+      const s = await AvroSerde.create({
+        url: secured,
+        prefix: `${ctx.prefix}.secured`,
+        auth: { username: user, password: secret },
+        ca,
+      });
+      const [hris] = core.integrations().map((i) => i.id) as [string];
+      const record = core.truth(hris, 'hris/locations')[0] as never;
+      expect(await s.decodeValue('hris/locations', await s.encodeValue('hris/locations', record))).toEqual(record);
+      const wrong = AvroSerde.create({
+        url: secured,
+        prefix: ctx.prefix,
+        auth: { username: user, password: 'nope-nope-1' },
+        ca,
+      });
+      await expect(wrong).rejects.toMatchObject({
+        code: 'KS_ERR_ACCESS',
+        message: expect.stringMatching(/credentials were refused.*SCHEMA_REGISTRY_PASSWORD/),
+      });
+      await expect(wrong).rejects.not.toMatchObject({ message: expect.stringContaining('nope-nope-1') });
+      const untrusted = AvroSerde.create({
+        url: secured,
+        prefix: ctx.prefix,
+        auth: { username: user, password: secret },
+        ca: await readFile(pki.otherCa, 'utf8'),
+      });
+      await expect(untrusted).rejects.toMatchObject({
+        message: expect.stringMatching(/certificate is not trusted.*SCHEMA_REGISTRY_SSL_CA_LOCATION/),
+      });
+    } finally {
+      server.close();
+    }
+  });
 });

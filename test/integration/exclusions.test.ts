@@ -6,9 +6,10 @@ import { createLogger } from '../../src/observability/log.ts';
 import { newTask } from '../../src/planner/task.ts';
 import { enqueueTasks } from '../../src/planner/trigger.ts';
 import { type Simulator, startSimulator } from '../../src/sim/index.ts';
+import { SinkOffsets } from '../../src/sink/offsets.ts';
 import { startSink } from '../../src/sink/role.ts';
 import { StateStore } from '../../src/state/store.ts';
-import { dlqTopic, recordTopic } from '../../src/topics/names.ts';
+import { dlqTopic, groupId, recordTopic } from '../../src/topics/names.ts';
 import { testDeps } from '../helpers/config.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { eventually, readTopic } from '../helpers/topics.ts';
@@ -70,11 +71,26 @@ describe('excluded fields', () => {
       ctx.pool
         .query(`SELECT to_jsonb(r)::text AS row FROM "${ctx.schema}".${t} r`)
         .then((r) => r.rows.map((x) => x.row));
+    // Both fetches done, and the sink has stored everything they produced.
     await eventually(
-      async () => (await rows('hris_employees')).length + (await rows('hris_employments')).length,
-      (n) => n >= 20 + salaries.length - 4,
+      () =>
+        ctx.pool
+          .query(`SELECT count(*)::int AS n FROM "${ctx.stateSchema}".fetch_runs WHERE status = 'done'`)
+          .then((r) => r.rows[0].n as number),
+      (n) => n === 2,
       60_000,
     );
+    const offsets = new SinkOffsets(ctx.pool, ctx.stateSchema);
+    const caughtUp = async () => {
+      for (const ep of ['hris/employees', 'hris/employments'] as const) {
+        const topic = recordTopic(deps.config.kafka.topicPrefix, ep);
+        const at = await offsets.positions(groupId(deps.config.kafka.topicPrefix, 'sink'), [topic]);
+        for (const [p, end] of await ctx.kafka.endOffsets(topic))
+          if ((at.get(`${topic}:${p}`) ?? 0n) < end) return false;
+      }
+      return true;
+    };
+    expect(await eventually(caughtUp, (ok) => ok, 60_000)).toBe(true);
     sim.core.clearFaults();
     const dlq = await eventually(
       () => readTopic(ctx.kafka, dlqTopic(deps.config.kafka.topicPrefix)),

@@ -75,8 +75,8 @@ describe('graceful shutdown under load', () => {
         (s) => s === 200,
         60_000,
       );
-      const { createPool } = await import('../../src/state/pool.ts');
-      const pool = createPool(config.databaseUrl, { max: 2 });
+      const { poolFor } = await import('../../src/state/pool.ts');
+      const pool = poolFor(config, { max: 2 });
       const store = new StateStore(pool, config.postgres.stateSchema);
       const producer = ctx.kafka.producer();
       for (const id of [throttled, failing, fine]) {

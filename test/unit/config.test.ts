@@ -44,6 +44,42 @@ describe('loadConfig', () => {
     );
   });
 
+  it('checks Kafka, Postgres and registry security settings together, naming each bad combination', async () => {
+    const { mkdtemp, writeFile } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const dir = await mkdtemp(`${tmpdir()}/ks-tls-`);
+    await writeFile(`${dir}/not-pem.txt`, 'hello');
+    const issues = (env: Record<string, string>) => {
+      try {
+        loadConfig({ env: { ...base, ...env } });
+        return [];
+      } catch (e) {
+        return (e as ConfigError).issues.map((i) => `${i.key}: ${i.message}`);
+      }
+    };
+    expect(issues({ KAFKA_SECURITY_PROTOCOL: 'SASL_SSL' })).toEqual([
+      expect.stringMatching(/^KAFKA_SASL_MECHANISM: is required with SASL_SSL/),
+      'KAFKA_SASL_USERNAME: is required with SASL_SSL',
+      'KAFKA_SASL_PASSWORD: is required with SASL_SSL',
+    ]);
+    expect(issues({ KAFKA_SASL_MECHANISM: 'PLAIN' })).toEqual([
+      expect.stringMatching(/^KAFKA_SASL_MECHANISM: is for SASL/),
+    ]);
+    expect(issues({ KAFKA_SECURITY_PROTOCOL: 'SSL', KAFKA_SSL_CERTIFICATE_LOCATION: `${dir}/not-pem.txt` })).toEqual([
+      expect.stringMatching(/^KAFKA_SSL_KEY_LOCATION: a client certificate needs its key/),
+      expect.stringMatching(/^KAFKA_SSL_CERTIFICATE_LOCATION: .*holds no PEM block/),
+    ]);
+    expect(issues({ KAFKA_SECURITY_PROTOCOL: 'SSL', KAFKA_SSL_CA_LOCATION: `${dir}/missing.pem` })).toEqual([
+      expect.stringMatching(/^KAFKA_SSL_CA_LOCATION: cannot read .*missing\.pem \(ENOENT\)/),
+    ]);
+    expect(issues({ PG_SSL_MODE: 'verify-full' })).toEqual([expect.stringMatching(/^PG_SSL_CA_LOCATION: is required/)]);
+    expect(issues({ SCHEMA_REGISTRY_USERNAME: 'key' })).toEqual([
+      expect.stringMatching(/^SCHEMA_REGISTRY_PASSWORD: basic auth needs both/),
+    ]);
+    // A password in a bad combination is never echoed.
+    expect(issues({ KAFKA_SASL_PASSWORD: 'hunter2-secret' }).join('\n')).not.toContain('hunter2');
+  });
+
   it('names every bad key at once', () => {
     let err: unknown;
     try {
