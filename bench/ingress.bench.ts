@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { Pool } from 'undici';
-import { buildHttpApp, listen } from '../src/app/http.ts';
+import { buildPublicApp, listen } from '../src/app/http.ts';
 import { webhookRouter } from '../src/ingress/webhook.ts';
 import { signWebhook, verifyWebhook } from '../src/kombo/signature.ts';
 import { parseWebhook } from '../src/kombo/webhooks.ts';
@@ -15,11 +15,7 @@ const SECRET = 'whsec_bench';
 
 /** Signed data-changed webhooks per second through an HTTP app built from `routers`. */
 async function rate(routers: express.RequestHandler[], n: number, concurrency: number): Promise<number> {
-  const server = await listen(
-    buildHttpApp({ metrics: createMetricsRegistry({ defaultMetrics: false }), health: () => ({}), routers }),
-    0,
-    '127.0.0.1',
-  );
+  const server = await listen(buildPublicApp({ health: () => ({}), routers }), 0, '127.0.0.1');
   const http = new Pool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { connections: concurrency });
   const bodies = Array.from({ length: n }, (_, i) =>
     JSON.stringify({

@@ -49,6 +49,7 @@ const bench: BenchModule = {
           KOMBO_API_KEY: sim.apiKey,
           KOMBO_WEBHOOK_SECRET: SECRET,
           PORT: String(port),
+          ADMIN_PORT: '0',
           KAFKA_PARTITIONS: '6',
           FETCH_CONCURRENCY: '8',
           FETCH_OVERLAP: '5s',

@@ -37,6 +37,15 @@ const commands: Record<string, Command> = {
       return runDemo(args, ctx.env);
     },
   },
+  doctor: {
+    summary:
+      'check the configuration and that Kafka, Postgres, the Schema Registry and Kombo can be reached (read-only)',
+    usage: 'kombo-stream doctor [--config FILE]',
+    async run(args, ctx) {
+      const { runDoctor } = await import('./app/doctor.ts');
+      return runDoctor(args, ctx.env);
+    },
+  },
   status: {
     summary:
       'per integration and endpoint: fetches, freshness, records, errors, dead letters, drift alerts; consumer lag',

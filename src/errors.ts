@@ -79,6 +79,23 @@ export class AccessError extends KomboStreamError {
   }
 }
 
+/** A command that does not migrate found no (or an older) connector state. */
+export class StateNotReadyError extends KomboStreamError {
+  constructor(message: string) {
+    super('KS_ERR_STATE_NOT_READY', message);
+  }
+}
+
+/** A topic the connector creates at start does not exist yet; commands that only use it do not create it. */
+export class TopicMissingError extends KomboStreamError {
+  constructor(topics: readonly string[]) {
+    super(
+      'KS_ERR_TOPIC_MISSING',
+      `topic(s) ${topics.join(', ')} do not exist: start the connector once (kombo-stream start), which creates them`,
+    );
+  }
+}
+
 export function isRetriable(err: unknown): boolean {
   return err instanceof KomboStreamError && err.retriable;
 }

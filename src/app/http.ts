@@ -24,47 +24,13 @@ async function withTimeout(p: Promise<void>, ms: number): Promise<void> {
   }
 }
 
-/**
- * The process's HTTP surface: role routes (webhooks, admin), `/healthz` and `/readyz` with the
- * semantics of Kafka Connect's `/health` (200 healthy; 503 while starting; 500 when broken), and
- * `/metrics` in Prometheus text format.
- */
-export function buildHttpApp(parts: HttpParts): Express {
-  const app = express();
-  app.disable('x-powered-by');
-  for (const r of parts.routers ?? []) app.use(r);
+const healthCode = (h: Record<string, RoleHealth>) => {
+  const states = Object.values(h).map((x) => x.state);
+  return states.includes('failed') ? 500 : states.includes('starting') ? 503 : 200;
+};
+const healthWord = (code: number) => (code === 200 ? 'healthy' : code === 503 ? 'starting' : 'unhealthy');
 
-  const status = (h: Record<string, RoleHealth>) => {
-    const states = Object.values(h).map((x) => x.state);
-    return states.includes('failed') ? 500 : states.includes('starting') ? 503 : 200;
-  };
-  app.get('/healthz', (_req, res) => {
-    const h = parts.health();
-    const code = status(h);
-    res.status(code).json({ status: code === 200 ? 'healthy' : code === 503 ? 'starting' : 'unhealthy', roles: h });
-  });
-  app.get('/readyz', async (_req, res) => {
-    const h = parts.health();
-    const checks: Record<string, string> = {};
-    let ok = true;
-    await Promise.all(
-      Object.entries(parts.probes ?? {}).map(async ([name, probe]) => {
-        try {
-          await withTimeout(probe(), 3_000);
-          checks[name] = 'ok';
-        } catch {
-          // Only the verdict: the error would name hosts and users, and this port faces the internet.
-          ok = false;
-          checks[name] = 'unreachable';
-        }
-      }),
-    );
-    const code = ok ? status(h) : 503;
-    res.status(code).json({ status: code === 200 ? 'ready' : 'not ready', checks, roles: h });
-  });
-  app.get('/metrics', async (_req, res) => {
-    res.set('content-type', parts.metrics.contentType).send(await parts.metrics.metrics());
-  });
+function finish(app: Express): Express {
   app.use((_req, res) => {
     res.status(404).json({ error: { code: 'KS_ERR_NOT_FOUND', message: 'no such route' } });
   });
@@ -76,6 +42,60 @@ export function buildHttpApp(parts: HttpParts): Express {
       .json({ error: { code: e.code ?? 'KS_ERR_INTERNAL', message: status < 500 ? e.message : 'internal error' } });
   });
   return app;
+}
+
+/**
+ * The internet-facing listener (PORT): the role routes (webhooks) and a bare `/healthz` for a load
+ * balancer, whose answer is only healthy, starting or unhealthy. Nothing here names a host, a user,
+ * a version or a role.
+ */
+export function buildPublicApp(parts: Pick<HttpParts, 'health' | 'routers'>): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  for (const r of parts.routers ?? []) app.use(r);
+  app.get('/healthz', (_req, res) => {
+    const code = healthCode(parts.health());
+    res.status(code).json({ status: healthWord(code) });
+  });
+  return finish(app);
+}
+
+/**
+ * The internal listener (ADMIN_PORT, bound to ADMIN_HOST): the admin API, `/metrics` in Prometheus
+ * text format, and `/healthz` and `/readyz` in detail, with the semantics of Kafka Connect's
+ * `/health` (200 healthy; 503 while starting; 500 when broken).
+ */
+export function buildAdminApp(parts: HttpParts): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  for (const r of parts.routers ?? []) app.use(r);
+  app.get('/healthz', (_req, res) => {
+    const h = parts.health();
+    const code = healthCode(h);
+    res.status(code).json({ status: healthWord(code), roles: h });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const h = parts.health();
+    const checks: Record<string, string> = {};
+    let ok = true;
+    await Promise.all(
+      Object.entries(parts.probes ?? {}).map(async ([name, probe]) => {
+        try {
+          await withTimeout(probe(), 3_000);
+          checks[name] = 'ok';
+        } catch (err) {
+          ok = false;
+          checks[name] = (err as Error).message;
+        }
+      }),
+    );
+    const code = ok ? healthCode(h) : 503;
+    res.status(code).json({ status: code === 200 ? 'ready' : 'not ready', checks, roles: h });
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.set('content-type', parts.metrics.contentType).send(await parts.metrics.metrics());
+  });
+  return finish(app);
 }
 
 export async function listen(app: Express, port: number, host = '0.0.0.0'): Promise<Server> {

@@ -15,7 +15,7 @@ import { StateStore } from '../state/store.ts';
 import { kafkaClient } from '../topics/kafka.ts';
 import { createSerde } from '../topics/serde-factory.ts';
 import { topicSpecs } from '../topics/topology.ts';
-import { buildHttpApp, listen } from './http.ts';
+import { buildAdminApp, buildPublicApp, listen } from './http.ts';
 import type { Role, RoleDeps, RoleHealth, RunningRole } from './role.ts';
 import { consumerLag } from './status.ts';
 
@@ -32,7 +32,10 @@ const ORDER: Role[] = ['sink', 'fetcher', 'planner', 'ingress'];
 
 export interface Runtime {
   readonly deps: RoleDeps;
+  /** The internet-facing listener (webhooks). */
   readonly url: string;
+  /** The internal listener (admin API, metrics, detailed health). */
+  readonly adminUrl: string;
   health(): Record<string, RoleHealth>;
   /** The parts still stopping (during stop()). */
   stopping(): string[];
@@ -84,18 +87,14 @@ export async function startRuntime(
   );
   const adminProducer = config.http.adminToken ? kafka.producer() : undefined;
   const started = new Set<RunningRole>();
-  const app = buildHttpApp({
-    metrics,
-    health: () => {
-      for (const r of started) health[r.role] = r.health();
-      return health;
-    },
-    probes: {
-      kafka: () => kafka.ping(),
-      postgres: async () => void (await pool.query('SELECT 1')),
-    },
+  const healthNow = () => {
+    for (const r of started) health[r.role] = r.health();
+    return health;
+  };
+  const publicApp = buildPublicApp({
+    health: healthNow,
+    // Role routes are resolved per request: the server is up (answering 503 on /healthz) before roles are.
     routers: [
-      // Role routes are resolved per request: the server is up (answering 503 on /healthz) before roles are.
       (req, res, next) => {
         const routers = [...started].flatMap((r) => r.routers ?? []);
         const run = (i: number): void => {
@@ -105,26 +104,44 @@ export async function startRuntime(
         };
         run(0);
       },
-      ...(adminProducer
-        ? [
-            adminRouter({
-              config,
-              store,
-              producer: adminProducer,
-              extend: driftAdminRoutes(createDriftContext(deps, adminProducer)),
-              lag: () => consumerLag(config, kafka, new SinkOffsets(pool, config.postgres.stateSchema)),
-            }),
-          ]
-        : []),
     ],
   });
-  const server: Server = await listen(app, config.http.port, opts.host ?? '0.0.0.0');
+  const adminApp = buildAdminApp({
+    metrics,
+    health: healthNow,
+    probes: {
+      kafka: () => kafka.ping(),
+      postgres: async () => void (await pool.query('SELECT 1')),
+    },
+    routers: adminProducer
+      ? [
+          adminRouter({
+            config,
+            store,
+            producer: adminProducer,
+            extend: driftAdminRoutes(createDriftContext(deps, adminProducer)),
+            lag: () => consumerLag(config, kafka, new SinkOffsets(pool, config.postgres.stateSchema)),
+          }),
+        ]
+      : [],
+  });
+  const server: Server = await listen(publicApp, config.http.port, opts.host ?? '0.0.0.0');
+  const adminServer: Server = await listen(adminApp, config.http.adminPort, config.http.adminHost).catch(
+    async (err: unknown) => {
+      await new Promise((r) => server.close(r));
+      throw err;
+    },
+  );
   let closing = false;
   server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
     if (closing) res.shouldKeepAlive = false;
   });
-  const address = server.address();
-  const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : config.http.port}`;
+  const portOf = (srv: Server, fallback: number) => {
+    const a = srv.address();
+    return typeof a === 'object' && a ? a.port : fallback;
+  };
+  const url = `http://127.0.0.1:${portOf(server, config.http.port)}`;
+  const adminUrl = `http://${config.http.adminHost}:${portOf(adminServer, config.http.adminPort)}`;
 
   /** What is still stopping: named when a shutdown overruns its budget. */
   const pending = new Set<string>();
@@ -140,6 +157,8 @@ export async function startRuntime(
     await closed;
     clearTimeout(cut);
     logger.info({ ms: Date.now() - t }, 'http server closed');
+    adminServer.closeAllConnections();
+    await new Promise((r) => adminServer.close(r));
     // Webhooks first, the sink last (it drains what the others produced); the planner and the
     // fetcher stop side by side, so a broker that is down costs their close deadlines once, not twice.
     const stopRole = async (r: RunningRole) => {
@@ -178,6 +197,7 @@ export async function startRuntime(
   return {
     deps,
     url,
+    adminUrl,
     stopping: () => [...pending],
     health: () => {
       for (const r of started) health[r.role] = r.health();

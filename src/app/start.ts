@@ -52,7 +52,7 @@ export async function runStart(config: Config, opts: { role: string; shutdownTim
     await Promise.race([stop.received, new Promise((r) => setTimeout(r, delay).unref())]);
     if (stop.signal) return 0;
   }
-  logger.info({ roles, url: runtime.url }, 'kombo-stream started');
+  logger.info({ roles, url: runtime.url, adminUrl: runtime.adminUrl }, 'kombo-stream started');
   await stop.received;
   logger.info({ signal: stop.signal }, 'shutting down; a second signal exits at once');
   stop.onRepeat((s) => {

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { Config } from '../config/config.ts';
 import { SinkOffsets } from '../sink/offsets.ts';
-import { migrate } from '../state/migrate.ts';
+import { requireState } from '../state/migrate.ts';
 import { STATE_MIGRATIONS } from '../state/migrations.ts';
 import { poolFor } from '../state/pool.ts';
 import { StateStore } from '../state/store.ts';
@@ -20,7 +20,7 @@ export async function runStatus(args: string[], loadConfig: (file?: string) => C
   const pool = poolFor(config, { max: 4 });
   const kafka = kafkaClient(config, 'kombo-stream-status');
   try {
-    await migrate(pool, config.postgres.stateSchema, STATE_MIGRATIONS);
+    await requireState(pool, config.postgres.stateSchema, STATE_MIGRATIONS);
     const store = new StateStore(pool, config.postgres.stateSchema);
     const integrations = await integrationStatus(store, config.planner.deltaPollIntervalMs, values.integration);
     const lag = await consumerLag(config, kafka, new SinkOffsets(pool, config.postgres.stateSchema)).catch(

@@ -38,7 +38,14 @@ export interface Config {
     readonly webhookSecrets: readonly string[];
     readonly endpoints: readonly EndpointName[];
   };
-  readonly http: { readonly port: number; readonly adminToken: string | undefined };
+  readonly http: {
+    /** The internet-facing listener: webhooks and a bare /healthz. */
+    readonly port: number;
+    /** The internal listener: admin API, /metrics, detailed /healthz and /readyz. */
+    readonly adminPort: number;
+    readonly adminHost: string;
+    readonly adminToken: string | undefined;
+  };
   readonly ingress: { readonly bodyLimitBytes: number; readonly ackTimeoutMs: number };
   readonly planner: {
     readonly deltaPollIntervalMs: number;
@@ -176,7 +183,7 @@ export function loadConfig(opts: { env: NodeJS.ProcessEnv; file?: string; defaul
       webhookSecrets: s.KOMBO_WEBHOOK_SECRET ?? [],
       endpoints: s.KOMBO_ENDPOINTS,
     }),
-    http: Object.freeze({ port: s.PORT, adminToken: s.ADMIN_TOKEN }),
+    http: Object.freeze({ port: s.PORT, adminPort: s.ADMIN_PORT, adminHost: s.ADMIN_HOST, adminToken: s.ADMIN_TOKEN }),
     ingress: Object.freeze({ bodyLimitBytes: s.WEBHOOK_BODY_LIMIT, ackTimeoutMs: s.WEBHOOK_ACK_TIMEOUT }),
     planner: Object.freeze({
       deltaPollIntervalMs: s.DELTA_POLL_INTERVAL,
@@ -232,6 +239,55 @@ function excludeMap(entries: readonly string[]): ReadonlyMap<EndpointName, reado
     for (const n of NESTED_IN[ep] ?? []) add(n.endpoint, `${n.path}.${path}`);
   }
   return m;
+}
+
+export interface EffectiveSetting {
+  key: string;
+  /** As the process uses it; secrets masked (a URL keeps its host, never its password). */
+  value: string;
+  source: 'environment' | 'file' | 'default' | 'unset';
+}
+
+/** Every setting with its effective value and where it came from (`kombo-stream doctor`). */
+export function describeSettings(opts: {
+  env: NodeJS.ProcessEnv;
+  file?: string;
+  defaults?: RawSettings;
+}): EffectiveSetting[] {
+  const fromFile = opts.file ? readConfigFile(opts.file) : {};
+  const parsed = settingsSchema.safeParse({
+    ...opts.defaults,
+    ...fromFile,
+    ...Object.fromEntries(SETTING_KEYS.flatMap((k) => (opts.env[k] ? [[k, opts.env[k]]] : []))),
+  });
+  const data = (parsed.success ? parsed.data : {}) as Record<string, unknown>;
+  return SETTING_KEYS.map((key) => {
+    const source = opts.env[key]
+      ? 'environment'
+      : key in fromFile
+        ? 'file'
+        : opts.defaults?.[key] !== undefined || data[key] !== undefined
+          ? 'default'
+          : 'unset';
+    const v = data[key];
+    const shown = v === undefined ? '' : Array.isArray(v) ? v.join(',') : String(v);
+    return {
+      key,
+      value: (SECRET_KEYS as readonly string[]).includes(key) && shown ? masked(key, shown) : shown,
+      source,
+    };
+  });
+}
+
+function masked(key: string, value: string): string {
+  if (key !== 'DATABASE_URL') return '(set, hidden)';
+  try {
+    const u = new URL(value);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(set, hidden)';
+  }
 }
 
 /** Keys whose values must never reach a log line or an error message. */

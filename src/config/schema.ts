@@ -82,6 +82,8 @@ export const settingsSchema = z.object({
     .refine((l) => l.length > 0, 'must hold at least one secret')
     .optional(),
   PORT: port.default(8080),
+  ADMIN_PORT: port.default(8081),
+  ADMIN_HOST: z.string().min(1).default('127.0.0.1'),
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   TOPIC_PREFIX: z
     .string()

@@ -90,6 +90,8 @@ export async function runDemo(args: string[], env: NodeJS.ProcessEnv): Promise<n
         KOMBO_API_KEY: sim?.apiKey,
         KOMBO_WEBHOOK_SECRET: secret,
         PORT: port,
+        // A port of its own: a connector already running here may hold the default.
+        ADMIN_PORT: await freePort(),
         ADMIN_TOKEN: `demo-admin-${randomBytes(12).toString('hex')}`,
         TOPIC_PREFIX: DEMO_PREFIX,
         PG_SCHEMA: DEMO_PREFIX,
@@ -204,7 +206,7 @@ export async function runDemo(args: string[], env: NodeJS.ProcessEnv): Promise<n
         'Look at the data:',
         `  psql "${pgUrl}" -c 'SELECT integration_id, id, first_name, last_name, _kombo_deleted_at FROM ${config.postgres.sinkSchema}.hris_employees LIMIT 10'`,
         `  kcat -b ${config.kafka.brokers[0]} -C -t ${DEMO_PREFIX}.hris.employees -o beginning -e -f '%k  %s\\n' | head`,
-        `  curl ${runtime.url}/metrics   (health: ${runtime.url}/healthz, readiness: ${runtime.url}/readyz)`,
+        `  curl ${runtime.adminUrl}/metrics   (health: ${runtime.adminUrl}/healthz, readiness: ${runtime.adminUrl}/readyz)`,
         `  connector log: ${logFile}`,
         stack.kafka || stack.postgres ? '  (the local Kafka and Postgres started for the demo stop when it exits)' : '',
       ].join('\n'),

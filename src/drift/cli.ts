@@ -10,7 +10,7 @@ import { createMetricsRegistry } from '../observability/metrics.ts';
 import { endpointsOfCategory } from '../planner/plan.ts';
 import { newTask } from '../planner/task.ts';
 import { dbNow } from '../state/clock.ts';
-import { migrate } from '../state/migrate.ts';
+import { requireState } from '../state/migrate.ts';
 import { STATE_MIGRATIONS } from '../state/migrations.ts';
 import { poolFor } from '../state/pool.ts';
 import { StateStore } from '../state/store.ts';
@@ -57,7 +57,7 @@ async function withClients<T>(
   const pool = poolFor(config, { max: 4 });
   const kafka = kafkaClient(config, 'kombo-stream-drift');
   try {
-    await migrate(pool, config.postgres.stateSchema, STATE_MIGRATIONS);
+    await requireState(pool, config.postgres.stateSchema, STATE_MIGRATIONS);
     return await fn({ pool, kafka, store: new StateStore(pool, config.postgres.stateSchema) });
   } finally {
     await kafka.close();
@@ -72,7 +72,7 @@ async function withClients<T>(
  */
 async function runNow(config: Config, integration: string | undefined): Promise<number> {
   return withClients(config, async ({ pool, kafka, store }) => {
-    await kafka.ensureTopics([...topicSpecs(config).records.values()]);
+    await kafka.requireTopics([...topicSpecs(config).records.values()].map((t) => t.name));
     const producer = kafka.producer();
     // A dedicated run reads everything in one go: no yielding to other work in this process.
     const cfg: Config = { ...config, fetcher: { ...config.fetcher, maxPagesPerTurn: Number.MAX_SAFE_INTEGER } };

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { Config } from '../config/config.ts';
-import { migrate } from '../state/migrate.ts';
+import { requireState } from '../state/migrate.ts';
 import { STATE_MIGRATIONS } from '../state/migrations.ts';
 import { poolFor } from '../state/pool.ts';
 import { StateStore } from '../state/store.ts';
@@ -25,8 +25,8 @@ export async function runSync(args: string[], loadConfig: (file?: string) => Con
   const pool = poolFor(config, { max: 2 });
   const kafka = kafkaClient(config, 'kombo-stream-cli');
   try {
-    await migrate(pool, config.postgres.stateSchema, STATE_MIGRATIONS);
-    await kafka.ensureTopics([topicSpecs(config).tasks]);
+    await requireState(pool, config.postgres.stateSchema, STATE_MIGRATIONS);
+    await kafka.requireTopics([topicSpecs(config).tasks.name]);
     const producer = kafka.producer();
     const deps = { config, store: new StateStore(pool, config.postgres.stateSchema), producer };
     const tasks = await triggerSync(deps, integration, {

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { StateNotReadyError } from '../errors.ts';
 
 export interface Migration {
   /** Unique and never reused, e.g. `fetcher-001-watermarks`. */
@@ -47,4 +48,25 @@ export async function migrate(pool: pg.Pool, schema: string, migrations: readonl
     client.release();
   }
   return applied;
+}
+
+/**
+ * For commands that must not change the database (status, doctor, the operator CLIs): the state is
+ * there and current, or a clear error saying what to do. Only the connector itself migrates.
+ */
+export async function requireState(pool: pg.Pool, schema: string, migrations: readonly Migration[]): Promise<void> {
+  const q = quoteIdent(schema);
+  const table = (await pool.query('SELECT to_regclass($1) AS t', [`${q}.schema_migrations`])).rows[0].t;
+  if (!table)
+    throw new StateNotReadyError(
+      `there is no connector state in schema ${schema} yet: start the connector once (kombo-stream start), which creates it`,
+    );
+  const done = new Set(
+    (await pool.query<{ id: string }>(`SELECT id FROM ${q}.schema_migrations`)).rows.map((r) => r.id),
+  );
+  const pending = migrations.filter((m) => !done.has(m.id)).map((m) => m.id);
+  if (pending.length)
+    throw new StateNotReadyError(
+      `the connector state in schema ${schema} is older than this version (${pending.length} migrations pending): start the connector of this version once, which migrates it`,
+    );
 }

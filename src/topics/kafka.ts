@@ -21,6 +21,7 @@ import {
 } from 'kafkajs';
 import type { Config } from '../config/config.ts';
 import type { KafkaSecurity } from '../config/tls.ts';
+import { TopicMissingError } from '../errors.ts';
 import type { Logger } from '../observability/log.ts';
 
 export interface OutRecord {
@@ -75,7 +76,7 @@ function toInRecord(topic: string, partition: number, m: KafkaMessage): InRecord
 export function kafkaClient(
   config: Config,
   clientId: string,
-  opts: { logger?: Logger; sessionTimeoutMs?: number } = {},
+  opts: { logger?: Logger; sessionTimeoutMs?: number; retries?: number } = {},
 ): KafkaClient {
   return new KafkaClient({ brokers: config.kafka.brokers, clientId, security: config.kafka.security, ...opts });
 }
@@ -93,6 +94,8 @@ export class KafkaClient {
     requestTimeoutMs?: number;
     sessionTimeoutMs?: number;
     security?: KafkaSecurity;
+    /** Retries of a failed request (default 8): a one-shot check wants few. */
+    retries?: number;
   }) {
     this.#sessionTimeoutMs = opts.sessionTimeoutMs ?? 30_000;
     const log = opts.logger?.child({ component: 'kafkajs' });
@@ -115,7 +118,7 @@ export class KafkaClient {
       ...(sec?.sasl ? { sasl: { ...sec.sasl } as SASLOptions } : {}),
       connectionTimeout: 3_000,
       requestTimeout: opts.requestTimeoutMs ?? 30_000,
-      retry: { initialRetryTime: 300, retries: 8, maxRetryTime: 10_000 },
+      retry: { initialRetryTime: 300, retries: opts.retries ?? 8, maxRetryTime: 10_000 },
       logLevel: logLevel.WARN,
       logCreator: () => (entry) => {
         if (!log) return;
@@ -178,6 +181,13 @@ export class KafkaClient {
     }
   }
 
+  /** For commands that only use topics: they exist, or a clear error (they never create them). */
+  async requireTopics(names: readonly string[]): Promise<void> {
+    const existing = new Set(await this.listTopics());
+    const missing = names.filter((n) => !existing.has(n));
+    if (missing.length) throw new TopicMissingError(missing);
+  }
+
   async deleteTopics(names: readonly string[]): Promise<void> {
     const admin = await this.#adminClient();
     const existing = new Set(await admin.listTopics());
@@ -187,6 +197,16 @@ export class KafkaClient {
 
   async listTopics(): Promise<string[]> {
     return (await this.#adminClient()).listTopics();
+  }
+
+  /** Partitions per existing topic (missing ones are left out). */
+  async partitionCounts(names: readonly string[]): Promise<Map<string, number>> {
+    const admin = await this.#adminClient();
+    const existing = new Set(await admin.listTopics());
+    const topics = names.filter((n) => existing.has(n));
+    if (topics.length === 0) return new Map();
+    const md = await admin.fetchTopicMetadata({ topics });
+    return new Map(md.topics.map((t) => [t.name, t.partitions.length]));
   }
 
   async topicConfig(name: string): Promise<Record<string, string>> {

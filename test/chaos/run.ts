@@ -109,7 +109,7 @@ async function startRole(instance: string): Promise<void> {
     process.execPath,
     ['--disable-warning=TimeoutNegativeWarning', path.join(projectRoot, 'src/cli.ts'), 'start', '--role', role],
     {
-      env: { ...process.env, ...settings, PORT: String(port) },
+      env: { ...process.env, ...settings, PORT: String(port), ADMIN_PORT: '0' },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );

@@ -21,6 +21,7 @@ export function spawnNode(args: readonly string[], env: NodeJS.ProcessEnv = {}):
       KAFKA_BROKERS: inject('KAFKA_BROKERS'),
       DATABASE_URL: inject('DATABASE_URL'),
       KAFKAJS_NO_PARTITIONER_WARNING: '1',
+      ADMIN_PORT: '0',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

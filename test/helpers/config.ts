@@ -18,6 +18,8 @@ export function testConfig(ctx: TestContext, settings: RawSettings = {}): Config
       PG_SCHEMA: ctx.schema,
       STATE_SCHEMA: ctx.stateSchema,
       KAFKA_PARTITIONS: 3,
+      // Several runtimes at once (parallel test files): each internal listener on a port of its own.
+      ADMIN_PORT: 0,
       LOG_LEVEL: 'warn',
       ...settings,
     },

@@ -106,9 +106,10 @@ describe('Avro through the real Schema Registry (Apicurio, Confluent API)', () =
       ),
     );
     await producer.close();
-    // ...and a sink that starts while it is down (a new process: nothing cached).
-    await proxy.down();
+    // ...and a sink whose registry goes down before it decoded anything (nothing cached; a start
+    // during the outage itself waits at its access check).
     const sinkSerde = await AvroSerde.create({ url: through, prefix: ctx.prefix });
+    await proxy.down();
     const sink = await startSink({ ...deps, serde: sinkSerde }, { maxWaitTimeInMs: 100 });
     try {
       await new Promise((r) => setTimeout(r, 3_000));

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildHttpApp, listen } from '../../src/app/http.ts';
+import { buildPublicApp, listen } from '../../src/app/http.ts';
 import type { RoleDeps, RunningRole } from '../../src/app/role.ts';
 import { startIngress } from '../../src/ingress/role.ts';
 import { signWebhook } from '../../src/kombo/signature.ts';
@@ -26,8 +26,7 @@ beforeAll(async () => {
   ingress = await startIngress(deps);
   planner = await startPlanner(deps, { scheduler: false, maxWaitTimeInMs: 100 });
   server = await listen(
-    buildHttpApp({
-      metrics: deps.metrics,
+    buildPublicApp({
       health: () => ({ ingress: ingress.health() }),
       routers: [...(ingress.routers ?? [])],
     }),

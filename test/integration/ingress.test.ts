@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildHttpApp, listen } from '../../src/app/http.ts';
+import { buildPublicApp, listen } from '../../src/app/http.ts';
 import { webhookRouter } from '../../src/ingress/webhook.ts';
 import { signWebhook } from '../../src/kombo/signature.ts';
 import { freePort } from '../../src/localstack/process.ts';
@@ -20,8 +20,7 @@ let producer: Producer;
 let topic: string;
 
 async function serve(p: Producer, ackTimeoutMs = 5_000): Promise<{ server: Server; url: string }> {
-  const app = buildHttpApp({
-    metrics: createMetricsRegistry({ defaultMetrics: false }),
+  const app = buildPublicApp({
     health: () => ({ ingress: { state: 'ok' } }),
     routers: [
       webhookRouter({
@@ -149,9 +148,11 @@ describe('POST /webhooks/kombo', () => {
     expect(stored[0]?.value?.toString()).toBe(body);
   });
 
-  it('serves health and metrics', async () => {
-    expect((await post('', {}, '/healthz', 'GET')).status).toBe(200);
-    const m = await post('', {}, '/metrics', 'GET');
-    expect(m.status).toBe(200);
+  it('serves a bare health check, and neither metrics nor readiness details (those are on the admin listener)', async () => {
+    const h = await post('', {}, '/healthz', 'GET');
+    expect(h.status).toBe(200);
+    expect(JSON.parse(h.body)).toEqual({ status: 'healthy' });
+    for (const p of ['/metrics', '/readyz', '/admin/integrations'])
+      expect((await post('', {}, p, 'GET')).status).toBe(404);
   });
 });

@@ -139,6 +139,7 @@ describe('graceful shutdown under load', () => {
       KOMBO_API_KEY: sim.apiKey,
       KOMBO_WEBHOOK_SECRET: secret,
       PORT: String(port),
+      ADMIN_PORT: '0',
       KAFKA_PARTITIONS: '3',
       KAFKA_SESSION_TIMEOUT: '6s',
       KOMBO_RATE_LIMIT: '200',
@@ -227,7 +228,10 @@ describe('status API', () => {
     );
     try {
       const admin = async (method: 'GET' | 'POST', p: string) => {
-        const r = await request(`${runtime.url}/admin${p}`, { method, headers: { authorization: `Bearer ${token}` } });
+        const r = await request(`${runtime.adminUrl}/admin${p}`, {
+          method,
+          headers: { authorization: `Bearer ${token}` },
+        });
         return (await r.body.json()) as any;
       };
       // Register the integrations as integration-created would, then sync them.

@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildHttpApp, listen } from '../../src/app/http.ts';
+import { buildAdminApp, listen } from '../../src/app/http.ts';
 import type { RoleDeps, RunningRole } from '../../src/app/role.ts';
 import { integrationStatus } from '../../src/app/status.ts';
 import { adminRouter } from '../../src/ingress/admin.ts';
@@ -193,7 +193,7 @@ describe('scheduler', () => {
 
 describe('admin API', () => {
   it('is behind the token and triggers, pauses, resumes and resets watermarks', async () => {
-    const app = buildHttpApp({
+    const app = buildAdminApp({
       metrics: deps.metrics,
       health: () => ({}),
       routers: [adminRouter({ config: deps.config, store, producer })],

@@ -63,6 +63,7 @@ const settings = (s: RawSettings): RawSettings => ({
   STATE_SCHEMA: ctx.stateSchema,
   KAFKA_PARTITIONS: 2,
   LOG_LEVEL: 'warn',
+  ADMIN_PORT: 0,
   ...s,
 });
 const config = (s: RawSettings): Config => loadConfig({ env: {}, defaults: settings(s) });
