@@ -75,7 +75,7 @@ const commands: Record<string, Command> = {
   sim: {
     summary: 'run the bundled Kombo simulator (API, webhooks, faults, ground truth)',
     usage:
-      'kombo-stream sim [--port N] [--seed N] [--integrations N] [--records N] [--api-key KEY] ' +
+      'kombo-stream sim [--port N] [--host ADDR] [--seed N] [--integrations N] [--records N] [--api-key KEY] ' +
       '[--webhook-url URL --webhook-secret SECRET] [--legacy-sync-finished] [--changes-per-sec R] ' +
       '[--sync-duration-ms MS] [--commit-lag-ms MS]',
     async run(args) {
@@ -140,6 +140,23 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     }
     throw err;
   }
+}
+
+/** The oldest Node.js this runs on (`import.meta.main`, type stripping, the timers it relies on). */
+const NODE_NEEDED = [22, 18] as const;
+
+function nodeTooOld(): boolean {
+  const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+  return major < NODE_NEEDED[0] || (major === NODE_NEEDED[0] && minor < NODE_NEEDED[1]);
+}
+
+// Checked before anything else runs: on an older Node the command would otherwise do nothing at all
+// (import.meta.main is undefined there) and exit 0.
+if (nodeTooOld()) {
+  process.stderr.write(
+    `kombo-stream needs Node.js ${NODE_NEEDED.join('.')} or later (24 LTS recommended); this is ${process.version}\n`,
+  );
+  process.exit(1);
 }
 
 if (import.meta.main) {

@@ -280,9 +280,13 @@ export function describeSettings(opts: {
 }
 
 function masked(key: string, value: string): string {
-  if (key !== 'DATABASE_URL') return '(set, hidden)';
+  return key === 'DATABASE_URL' ? maskPassword(value) : '(set, hidden)';
+}
+
+/** A Postgres URL fit to print: its password replaced (all of it hidden if it does not parse). */
+export function maskPassword(url: string): string {
   try {
-    const u = new URL(value);
+    const u = new URL(url);
     if (u.password) u.password = '***';
     return u.toString();
   } catch {

@@ -6,7 +6,7 @@ import type pg from 'pg';
 import { ROLES } from '../app/role.ts';
 import { startRuntime } from '../app/runtime.ts';
 import { signalExitCode, stopSignal } from '../app/signals.ts';
-import { loadConfig } from '../config/config.ts';
+import { loadConfig, maskPassword } from '../config/config.ts';
 import { duration } from '../config/schema.ts';
 import { infraDir } from '../localstack/paths.ts';
 import { freePort } from '../localstack/process.ts';
@@ -31,8 +31,12 @@ const DEMO_PREFIX = 'kombo_demo';
 export async function runDemo(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const { values } = parseArgs({
     args,
+    allowNegative: true,
     options: {
       duration: { type: 'string' },
+      // After the verdict the stack stays up for a look at the data, until Ctrl-C. The default in a
+      // terminal without --duration or --short; --no-keep ends at the verdict there too.
+      keep: { type: 'boolean' },
       integrations: { type: 'string', default: '4' },
       records: { type: 'string', default: '300' },
       'changes-per-sec': { type: 'string', default: '5' },
@@ -45,6 +49,7 @@ export async function runDemo(args: string[], env: NodeJS.ProcessEnv): Promise<n
   const tty = Boolean(process.stdout.isTTY);
   const parsedDuration = values.duration ?? (values.short ? '20s' : tty ? undefined : '60s');
   const durationMs = parsedDuration === undefined ? undefined : duration.parse(parsedDuration);
+  const keep = values.keep ?? durationMs === undefined;
   const say = (s: string) => process.stdout.write(`${s}\n`);
   // Ours from the start: the first Ctrl-C ends the live phase (then settle, verify, verdict); a
   // second one stops everything the demo started and exits at once.
@@ -53,7 +58,10 @@ export async function runDemo(args: string[], env: NodeJS.ProcessEnv): Promise<n
   const cleanUp = async () => {
     for (const c of cleanups.splice(0)) await c().catch(() => {});
   };
+  // Set while the stack stays up after the verdict: the next signal ends that, not the demo at once.
+  let lingering: (() => void) | undefined;
   signal.onRepeat((s) => {
+    if (lingering) return lingering();
     say('\nsecond signal: stopping everything now');
     void cleanUp().finally(() => process.exit(signalExitCode(s)));
   });
@@ -199,18 +207,36 @@ export async function runDemo(args: string[], env: NodeJS.ProcessEnv): Promise<n
     } else {
       say(`\n${await view()}\n\nverdict: running against ${config.kombo.apiUrl}: no ground truth to compare with.`);
     }
-    const pgUrl = config.databaseUrl.replace(/:[^:@/]+@/, ':***@');
-    say(
-      [
-        '',
-        'Look at the data:',
-        `  psql "${pgUrl}" -c 'SELECT integration_id, id, first_name, last_name, _kombo_deleted_at FROM ${config.postgres.sinkSchema}.hris_employees LIMIT 10'`,
-        `  kcat -b ${config.kafka.brokers[0]} -C -t ${DEMO_PREFIX}.hris.employees -o beginning -e -f '%k  %s\\n' | head`,
-        `  curl ${runtime.adminUrl}/metrics   (health: ${runtime.adminUrl}/healthz, readiness: ${runtime.adminUrl}/readyz)`,
-        `  connector log: ${logFile}`,
-        stack.kafka || stack.postgres ? '  (the local Kafka and Postgres started for the demo stop when it exits)' : '',
-      ].join('\n'),
-    );
+    // Printed only where they work: on a stack that stays up, or on a Kafka and Postgres of the
+    // user's own, which keep the demo's topics and tables after it exits.
+    const local = Boolean(stack.kafka || stack.postgres);
+    const look = [
+      '',
+      'Look at the data:',
+      `  psql "${maskPassword(config.databaseUrl)}" -c 'SELECT integration_id, id, first_name, last_name, _kombo_deleted_at FROM ${config.postgres.sinkSchema}.hris_employees LIMIT 10'`,
+      `  kcat -b ${config.kafka.brokers[0]} -C -t ${DEMO_PREFIX}.hris.employees -o beginning -e -f '%k  %s\\n' | head`,
+    ];
+    if (keep) {
+      say(
+        [
+          ...look,
+          `  curl ${runtime.adminUrl}/metrics   (health: ${runtime.adminUrl}/healthz, readiness: ${runtime.adminUrl}/readyz)`,
+          `  connector log: ${logFile}`,
+          '',
+          `The demo stays up for that${local ? ' (its Kafka and Postgres stop with it)' : ''}: Ctrl-C ends it.`,
+        ].join('\n'),
+      );
+      await (signal.signal === undefined ? signal.received : new Promise<void>((r) => (lingering = r)));
+    } else
+      say(
+        [
+          ...(local ? [] : look),
+          `  connector log: ${logFile}`,
+          local
+            ? 'The Kafka and Postgres the demo started stop as it exits; `npm run demo -- --keep` keeps them up after the verdict, until Ctrl-C.'
+            : '',
+        ].join('\n'),
+      );
     return ok ? 0 : 1;
   } finally {
     await cleanUp();

@@ -14,6 +14,7 @@ export async function runSim(args: string[]): Promise<number> {
     args,
     options: {
       port: { type: 'string', default: '0' },
+      host: { type: 'string', default: '127.0.0.1' },
       seed: { type: 'string', default: '42' },
       integrations: { type: 'string', default: '4' },
       records: { type: 'string', default: '100' },
@@ -34,10 +35,16 @@ export async function runSim(args: string[]): Promise<number> {
   if (Boolean(values['webhook-url']) !== Boolean(values['webhook-secret'])) {
     throw new TypeError('--webhook-url and --webhook-secret go together');
   }
+  // With a connector to tell, the integrations connect after start, as a customer's would: announced
+  // by integration-created webhooks, each followed by its first sync. Without one they exist from
+  // the start, for a connector that is told about them by `kombo-stream sync`.
+  const specs = integrationSpecs(num('integrations'), num('records'));
+  const announce = Boolean(values['webhook-url']);
   const sim = await startSimulator({
     port: num('port'),
+    host: values.host,
     seed: num('seed'),
-    integrations: integrationSpecs(num('integrations'), num('records')),
+    integrations: announce ? [] : specs,
     syncDurationMs: num('sync-duration-ms'),
     commitLagMs: num('commit-lag-ms'),
     ...(values['api-key'] ? { apiKey: values['api-key'] } : {}),
@@ -51,6 +58,7 @@ export async function runSim(args: string[]): Promise<number> {
         }
       : {}),
   });
+  for (const spec of announce ? specs : []) await sim.core.createIntegration(spec);
   const rate = num('changes-per-sec');
   if (rate > 0) sim.core.startLiveChanges({ changesPerSec: rate });
   const lines = [

@@ -15,11 +15,13 @@ export interface Simulator {
   stop(): Promise<void>;
 }
 
-/** Starts the Kombo simulator's HTTP server on 127.0.0.1 (port 0 picks a free one). */
-export async function startSimulator(opts: SimulatorOptions & { port?: number } = {}): Promise<Simulator> {
+/** Starts the Kombo simulator's HTTP server, on 127.0.0.1 unless told (port 0 picks a free one). */
+export async function startSimulator(
+  opts: SimulatorOptions & { port?: number; host?: string } = {},
+): Promise<Simulator> {
   const core = new SimulatorCore(opts);
   const server = new SimServer(core);
-  const root = await server.listen(opts.port ?? 0);
+  const root = await server.listen(opts.port ?? 0, opts.host);
   return {
     url: `${root}/v1`,
     rootUrl: root,

@@ -5,6 +5,13 @@ import type { FetchTask } from '../planner/task.ts';
 import { quoteIdent } from './migrate.ts';
 import { inTransaction } from './pool.ts';
 
+/**
+ * Request times travel in tasks at a JavaScript Date's millisecond precision; started_at has
+ * microseconds. Compared at the request's precision, a request in the same millisecond as a run's
+ * start counts as after it: the run neither covers it nor is spared the follow-up it asks for.
+ */
+const startedMs = `date_trunc('milliseconds', started_at)`;
+
 export interface FetchRun {
   runId: string;
   integrationId: string;
@@ -112,7 +119,7 @@ export class FetchRuns {
         // the request is about, so one more full fetch follows it (and one follows if it fails).
         await c.query(
           `UPDATE ${this.#s}.fetch_runs SET joined_requested_at = GREATEST(joined_requested_at, $2)
-           WHERE run_id = $1 AND started_at < $2`,
+           WHERE run_id = $1 AND ${startedMs} <= $2`,
           [active.run_id, task.requested_at],
         );
         return { kind: 'skip', reason: `coalesced into the full fetch in flight (run ${active.run_id})` };
@@ -174,7 +181,7 @@ export class FetchRuns {
   async #coveringRun(task: FetchTask): Promise<string | undefined> {
     const r = await this.#pool.query<{ run_id: string }>(
       `SELECT run_id FROM ${this.#s}.fetch_runs
-       WHERE integration_id = $1 AND endpoint = $2 AND status = 'done' AND started_at > $3
+       WHERE integration_id = $1 AND endpoint = $2 AND status = 'done' AND ${startedMs} > $3
          AND (mode = 'full' OR $4 = 'delta')
        LIMIT 1`,
       [task.integration_id, task.endpoint, task.requested_at, task.mode],

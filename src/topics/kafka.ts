@@ -24,6 +24,18 @@ import type { KafkaSecurity } from '../config/tls.ts';
 import { TopicMissingError } from '../errors.ts';
 import type { Logger } from '../observability/log.ts';
 
+/**
+ * kafkajs 2.2.4 schedules timers with negative delays (harmless: they run at once), and Node 24
+ * warns on each, on every command's stderr. The one kafkajs quirk that leaks out of this module is
+ * stopped here, and only that warning: every other one still prints.
+ */
+const emitWarning = process.emitWarning;
+process.emitWarning = function (this: NodeJS.Process, warning: string | Error, ...rest: unknown[]) {
+  const type = typeof rest[0] === 'string' ? rest[0] : (rest[0] as { type?: string } | undefined)?.type;
+  if (type === 'TimeoutNegativeWarning') return;
+  return (emitWarning as (...a: unknown[]) => void).call(process, warning, ...rest);
+} as typeof process.emitWarning;
+
 export interface OutRecord {
   key: Buffer | string | null;
   value: Buffer | string | null;

@@ -121,6 +121,20 @@ describe('fetch runs, when a run ends early', () => {
     expect(await runs.fail(lone.runId, 'dead-lettered')).toEqual({});
   });
 
+  it('a request in the same millisecond as a run began counts as after it: joined, never covered', async () => {
+    // Tasks carry request times in milliseconds; a run's start has microseconds. A request stamped
+    // with the millisecond a run began may have come after it began.
+    const sameMs = async (run: { startedAt: Date }, mode: 'delta' | 'full') => ({
+      ...(await task('same-ms', mode)),
+      requested_at: run.startedAt.toISOString(),
+    });
+    const run = await started(await task('same-ms', 'full'));
+    const joining = await sameMs(run, 'full');
+    expect((await runs.begin(joining)).kind).toBe('skip');
+    expect((await runs.finish(run)).full?.toISOString()).toBe(joining.requested_at);
+    expect((await runs.begin(await sameMs(run, 'full'))).kind).toBe('run');
+  });
+
   it('a delta without a watermark waits for the full fetch in flight, which hands it back when it ends', async () => {
     const full = await started(await task('first-delta', 'full'));
     const delta = await task('first-delta', 'delta');
