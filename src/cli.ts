@@ -55,6 +55,15 @@ const commands: Record<string, Command> = {
       return runStatus(args, ctx.config);
     },
   },
+  integrations: {
+    summary: 'onboard integrations that exist at Kombo (add), or list what the connector knows',
+    usage:
+      'kombo-stream integrations add <id>... [--from-file FILE] [--config FILE] | integrations list [--json] [--config FILE]',
+    async run(args, ctx) {
+      const { runIntegrations } = await import('./integrations/cli.ts');
+      return runIntegrations(args, ctx.config);
+    },
+  },
   sync: {
     summary: 'queue a manual delta (or --full) sync of an integration',
     usage: 'kombo-stream sync <integration> [--full] [--endpoint hris/employees]... [--config FILE]',

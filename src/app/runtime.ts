@@ -5,6 +5,7 @@ import type { Config } from '../config/config.ts';
 import { driftAdminRoutes } from '../drift/admin.ts';
 import { createDriftContext } from '../drift/context.ts';
 import { adminRouter } from '../ingress/admin.ts';
+import { komboClient } from '../kombo/client.ts';
 import { createLogger, type Logger } from '../observability/log.ts';
 import { createMetricsRegistry } from '../observability/metrics.ts';
 import { SinkOffsets } from '../sink/offsets.ts';
@@ -86,6 +87,8 @@ export async function startRuntime(
     roles.map((r) => [r, { state: 'starting' } as RoleHealth]),
   );
   const adminProducer = config.http.adminToken ? kafka.producer() : undefined;
+  // Onboarding through the admin API looks integrations up at Kombo.
+  const adminClient = adminProducer && config.kombo.apiKey ? komboClient(config, 'to onboard') : undefined;
   const started = new Set<RunningRole>();
   const healthNow = () => {
     for (const r of started) health[r.role] = r.health();
@@ -121,6 +124,7 @@ export async function startRuntime(
             producer: adminProducer,
             extend: driftAdminRoutes(createDriftContext(deps, adminProducer)),
             lag: () => consumerLag(config, kafka, new SinkOffsets(pool, config.postgres.stateSchema)),
+            ...(adminClient ? { client: adminClient } : {}),
           }),
         ]
       : [],
@@ -178,6 +182,7 @@ export async function startRuntime(
       await Promise.all(stage.map(stopRole));
     pending.add('clients');
     await adminProducer?.close();
+    await adminClient?.close();
     await kafka.close();
     await pool.end();
     pending.delete('clients');

@@ -34,6 +34,10 @@ export async function runStatus(args: string[], loadConfig: (file?: string) => C
     for (const i of integrations) {
       out.push(
         `${i.integration_id} (${i.tool ?? '?'}, ${i.category ?? '?'})${i.paused ? ' PAUSED' : ''}${i.deleted_at ? ' OFFBOARDED' : ''}${
+          i.lifecycle.hold
+            ? ` ${i.lifecycle.state.toUpperCase()}: ${i.lifecycle.hold.code}, ${i.lifecycle.hold.message}`
+            : ''
+        }${i.lifecycle.unavailable.length ? ` (not available: ${i.lifecycle.unavailable.join(', ')})` : ''}${
           i.change_detection === 'polling' && i.webhooks_seen_at
             ? ` POLLING: no webhook since ${i.webhooks_seen_at.toISOString()}`
             : ''

@@ -1,5 +1,7 @@
 import type { Config } from '../config/config.ts';
 import { DriftStore } from '../drift/store.ts';
+import { type LifecycleView, lifecycleView } from '../integrations/list.ts';
+import { LifecycleStore } from '../integrations/store.ts';
 import { webhooksFlowing } from '../planner/scheduler.ts';
 import type { SinkOffsets } from '../sink/offsets.ts';
 import { dbNow } from '../state/clock.ts';
@@ -40,6 +42,8 @@ export interface IntegrationStatus {
    * came within the poll interval (the scheduler polls it then; its webhooks may have stopped).
    */
   change_detection: 'webhooks' | 'polling';
+  /** active, paused, setup_pending, needs_attention or deleted; why it is held; what Kombo said. */
+  lifecycle: LifecycleView;
   endpoints: EndpointStatus[];
 }
 
@@ -51,14 +55,17 @@ export async function integrationStatus(
 ): Promise<IntegrationStatus[]> {
   const index = new RecordIndex(store.pool, store.stateSchema);
   const drift = new DriftStore(store.pool, store.stateSchema);
-  const [integrations, states, counts, alerts] = await Promise.all([
+  const lifecycle = new LifecycleStore(store.pool, store.stateSchema);
+  const [integrations, states, counts, alerts, life] = await Promise.all([
     integrationId === undefined
       ? store.listIntegrations()
       : store.getIntegration(integrationId).then((i) => (i ? [i] : [])),
     store.endpointStates(integrationId),
     index.counts(integrationId),
     drift.openAlerts(integrationId),
+    lifecycle.list(),
   ]);
+  const lifeOf = new Map(life.map((l) => [l.integration_id, l]));
   const now = await dbNow(store.pool);
   const key = (r: { integration_id: string; endpoint: string }) => `${r.integration_id}\u0000${r.endpoint}`;
   const count = new Map(counts.map((r) => [key(r), r]));
@@ -71,6 +78,7 @@ export async function integrationStatus(
     deleted_at: i.deleted_at,
     webhooks_seen_at: i.webhooks_seen_at,
     change_detection: webhooksFlowing(i, now, pollIntervalMs) ? 'webhooks' : 'polling',
+    lifecycle: lifecycleView(i, lifeOf.get(i.integration_id)),
     endpoints: states
       .filter((e) => e.integration_id === i.integration_id)
       .sort((a, b) => a.endpoint.localeCompare(b.endpoint))

@@ -52,6 +52,10 @@ export interface Config {
     readonly fullSyncCron: string;
     readonly fullSyncTimezone: string;
     readonly schedulerTickMs: number;
+    /** How often every integration's state is read again from Kombo (GET /integrations/{id}). */
+    readonly refreshIntervalMs: number;
+    /** How often a parked or held integration is read again, to resume it once it can be read. */
+    readonly recheckIntervalMs: number;
   };
   readonly fetcher: {
     readonly concurrency: number;
@@ -71,8 +75,6 @@ export interface Config {
       readonly maxAttempts: number;
       readonly baseMs: number;
       readonly maxMs: number;
-      readonly setupPendingPollMs: number;
-      readonly setupPendingMaxMs: number;
     };
     readonly rateLimit: { readonly globalPerSec: number; readonly perIntegrationPerSec: number };
     /** Fields never emitted, per endpoint (sensitive data outside the operator's scope). */
@@ -190,6 +192,8 @@ export function loadConfig(opts: { env: NodeJS.ProcessEnv; file?: string; defaul
       fullSyncCron: s.FULL_SYNC_CRON,
       fullSyncTimezone: s.FULL_SYNC_TIMEZONE,
       schedulerTickMs: s.SCHEDULER_TICK,
+      refreshIntervalMs: s.INTEGRATION_REFRESH_INTERVAL,
+      recheckIntervalMs: s.INTEGRATION_RECHECK_INTERVAL,
     }),
     fetcher: Object.freeze({
       concurrency: s.FETCH_CONCURRENCY,
@@ -205,8 +209,6 @@ export function loadConfig(opts: { env: NodeJS.ProcessEnv; file?: string; defaul
         maxAttempts: s.FETCH_MAX_ATTEMPTS,
         baseMs: s.FETCH_RETRY_BASE,
         maxMs: s.FETCH_RETRY_MAX,
-        setupPendingPollMs: s.FETCH_SETUP_PENDING_POLL,
-        setupPendingMaxMs: s.FETCH_SETUP_PENDING_MAX,
       }),
       rateLimit: Object.freeze({
         globalPerSec: s.KOMBO_RATE_LIMIT,

@@ -124,6 +124,8 @@ export const settingsSchema = z.object({
   FULL_SYNC_CRON: cron.default('0 2 * * 0'),
   FULL_SYNC_TIMEZONE: z.string().default('UTC'),
   SCHEDULER_TICK: duration.default(10_000),
+  INTEGRATION_REFRESH_INTERVAL: duration.default(6 * 3_600_000),
+  INTEGRATION_RECHECK_INTERVAL: duration.default(15 * 60_000),
   FETCH_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(4),
   FETCH_OVERLAP: duration.default(10 * 60_000),
   FETCH_PAGE_SIZE: z.coerce.number().int().min(1).max(250).default(250),
@@ -131,8 +133,6 @@ export const settingsSchema = z.object({
   FETCH_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(6),
   FETCH_RETRY_BASE: duration.default(500),
   FETCH_RETRY_MAX: duration.default(30_000),
-  FETCH_SETUP_PENDING_POLL: duration.default(30_000),
-  FETCH_SETUP_PENDING_MAX: duration.default(2 * 3_600_000),
   FETCH_TIMEOUT: duration.default(30_000),
   FETCH_MAX_RESPONSE_BYTES: z.coerce
     .number()

@@ -111,11 +111,17 @@ async function runNow(config: Config, integration: string | undefined): Promise<
             reason: 'cli:drift',
             requested_at: await dbNow(pool),
           });
-          const result = await withIntegrationLock(pool, i.integration_id, () =>
-            executeFetch(ctx, task, { detached: true }),
+          // A fetcher busy with the integration is waited for, not skipped: a drift pass that leaves
+          // out the endpoints being fetched would leave their drift uncorrected.
+          const result = await withIntegrationLock(
+            pool,
+            i.integration_id,
+            () => executeFetch(ctx, task, { detached: true }),
+            { waitMs: LOCK_WAIT_MS },
           );
           if (tty) process.stdout.write('\r\x1b[K');
-          if (result === 'locked') process.stdout.write(`${label}: skipped, another process is fetching it\n`);
+          if (result === 'locked')
+            process.stdout.write(`${label}: skipped, another process fetched it for ${LOCK_WAIT_MS / 60_000} min\n`);
           // A full fetch in flight (the schedule's, a manual one) is this pass: its report follows.
           else if (result.kind === 'skipped')
             process.stdout.write(`${label}: skipped: ${result.reason}; see 'kombo-stream drift report' later\n`);
@@ -134,6 +140,9 @@ async function runNow(config: Config, integration: string | undefined): Promise<
     return 0;
   });
 }
+
+/** How long a drift run waits for a fetch of the same integration to end. */
+const LOCK_WAIT_MS = 10 * 60_000;
 
 export async function runDriftCli(args: string[], loadConfig: (file?: string) => Config): Promise<number> {
   const [sub, ...rest] = args;

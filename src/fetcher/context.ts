@@ -2,8 +2,8 @@ import { Counter } from 'prom-client';
 import type { RoleDeps } from '../app/role.ts';
 import { createDriftContext } from '../drift/context.ts';
 import { afterFullFetch, DriftMetrics } from '../drift/drift.ts';
-import { ConfigError } from '../errors.ts';
-import { KomboClient } from '../kombo/client.ts';
+import { LifecycleStore } from '../integrations/store.ts';
+import { komboClient } from '../kombo/client.ts';
 import { enqueueTasks } from '../planner/trigger.ts';
 import { FetchRuns } from '../state/fetch-runs.ts';
 import type { Producer } from '../topics/kafka.ts';
@@ -22,15 +22,7 @@ export function createFetchContext(
   opts: { signal: AbortSignal; onDriftReport?: (row: Awaited<ReturnType<typeof afterFullFetch>>) => void },
 ): { ctx: FetchContext; close: () => Promise<void> } {
   const { config } = deps;
-  if (!config.kombo.apiKey)
-    throw new ConfigError([{ key: 'KOMBO_API_KEY', message: 'is required to fetch from Kombo' }]);
-  const client = new KomboClient({
-    apiUrl: config.kombo.apiUrl,
-    apiKey: config.kombo.apiKey,
-    timeoutMs: config.fetcher.timeoutMs,
-    maxResponseBytes: config.fetcher.maxResponseBytes,
-    maxRetryWaitMs: config.fetcher.maxRetryWaitMs,
-  });
+  const client = komboClient(config, 'to fetch from Kombo');
   const rejectedRecords = new Counter({
     name: 'kombo_stream_fetcher_rejected_records_total',
     help: 'Records that could not go to their topic (unencodable, too large): dead-lettered, the rest went on',
@@ -40,6 +32,7 @@ export function createFetchContext(
   const ctx: FetchContext = {
     ...createDriftContext(deps, producer),
     client,
+    lifecycle: new LifecycleStore(deps.pool, config.postgres.stateSchema),
     limiter: new RateLimiter(config.fetcher.rateLimit),
     runs: new FetchRuns(deps.pool, config.postgres.stateSchema, { staleAfterMs: config.fetcher.runStaleAfterMs }),
     metrics: new FetchMetrics(deps.metrics),

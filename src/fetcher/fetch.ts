@@ -1,6 +1,7 @@
 import { Counter, Histogram } from 'prom-client';
 import type { DriftContext } from '../drift/context.ts';
 import { errorCode, KomboStreamError, RunAbandonedError } from '../errors.ts';
+import type { LifecycleStore } from '../integrations/store.ts';
 import {
   KomboApiError,
   type KomboClient,
@@ -43,6 +44,7 @@ export function failsForGood(err: unknown): boolean {
 
 export interface FetchContext extends DriftContext {
   client: KomboClient;
+  lifecycle: LifecycleStore;
   limiter: RateLimiter;
   runs: FetchRuns;
   metrics: FetchMetrics;
@@ -104,7 +106,6 @@ export class FetchMetrics {
 async function readPage(ctx: FetchContext, run: FetchRun, updatedAfter: string | undefined): Promise<Page> {
   const policy = ctx.config.fetcher.retry;
   let attempt = 1;
-  let pendingWaited = 0;
   try {
     for (;;) {
       await ctx.limiter.acquire(run.integrationId, ctx.signal);
@@ -121,7 +122,6 @@ async function readPage(ctx: FetchContext, run: FetchRun, updatedAfter: string |
       } catch (err) {
         const d = decideRetry(err, attempt, policy);
         if (!d.retry) throw err;
-        if (!d.countsAsAttempt && (pendingWaited += d.delayMs) > policy.setupPendingMaxMs) throw err;
         if (err instanceof KomboApiError && err.status === 429)
           ctx.limiter.pauseFor(d.delayMs, err.scope === 'integration' ? run.integrationId : undefined);
         ctx.metrics.retries.inc({ code: errorCode(err) });
@@ -134,7 +134,7 @@ async function readPage(ctx: FetchContext, run: FetchRun, updatedAfter: string |
           },
           'page request failed; retrying',
         );
-        if (d.countsAsAttempt) attempt++;
+        attempt++;
         await sleep(d.delayMs, ctx.signal);
       }
     }
@@ -187,6 +187,16 @@ export async function executeFetch(
     return { kind: 'skipped', reason: 'integration paused' };
   }
   if (integration?.deleted_at) return { kind: 'skipped', reason: 'integration deleted' };
+  // Held (setup pending, needs attention) or without this model: not asked, so Kombo is not sent
+  // requests it refuses. The release queues the catch-up that makes up for what is skipped here.
+  const life = await ctx.lifecycle.get(task.integration_id);
+  if (life?.hold) {
+    await ctx.runs.failFor(task, `integration held: ${life.hold_code}`);
+    return { kind: 'skipped', reason: `integration held (${life.hold_code})` };
+  }
+  const missing = life?.unavailable[task.endpoint];
+  if (missing)
+    return { kind: 'skipped', reason: `${task.endpoint} is not available for this integration (${missing})` };
   // A new delta asks from its watermark; a run keeps the filter it began with on every turn (Kombo
   // refuses a cursor with other filters, and a watermark may move meanwhile).
   const watermark = (await ctx.store.endpointState(task.integration_id, task.endpoint))?.watermark;

@@ -1,6 +1,7 @@
 import { Counter, Gauge } from 'prom-client';
 import type { RoleDeps, RunningRole } from '../app/role.ts';
 import { errorCode } from '../errors.ts';
+import { fetchProblem } from '../integrations/lifecycle.ts';
 import { type FetchTask, taskSchema } from '../planner/task.ts';
 import { type InRecord, withDeadline } from '../topics/kafka.ts';
 import { groupId } from '../topics/names.ts';
@@ -92,6 +93,20 @@ export async function startFetcher(deps: RoleDeps, opts: FetcherOptions = {}): P
     } catch (err) {
       if (err instanceof HandBackError) return 'handed-back';
       const e = { code: errorCode(err), message: (err as Error).message };
+      const problem = fetchProblem(err);
+      if (problem) {
+        // Kombo says the integration cannot be read now, or has no such model: not a failed task to
+        // dead-letter and retry, but a state to keep (and show) until the refresher sees it end.
+        if ('hold' in problem) {
+          if (await ctx.lifecycle.hold(task.integration_id, problem.hold, config.planner.recheckIntervalMs))
+            log.warn(
+              { integration: task.integration_id, code: problem.hold.code },
+              `integration held: ${problem.hold.message}`,
+            );
+        } else await ctx.lifecycle.markUnavailable(task.integration_id, task.endpoint, problem.unavailable);
+        await store.fetchFailed(task.integration_id, task.endpoint, e, false);
+        return 'done';
+      }
       if (failsForGood(err)) {
         // The page policy already retried; this task is done for: dead-letter it, visibly.
         log.error({ err: e, task }, 'fetch failed permanently; dead-lettered');

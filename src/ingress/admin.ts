@@ -4,6 +4,9 @@ import { z } from 'zod';
 import { integrationStatus } from '../app/status.ts';
 import type { Config } from '../config/config.ts';
 import { DriftAlertChangedError, FullFetchInFlightError, KomboStreamError, NoDriftAlertError } from '../errors.ts';
+import { addIntegrations, UnknownKomboIntegrationsError } from '../integrations/onboard.ts';
+import { LifecycleStore } from '../integrations/store.ts';
+import type { KomboClient } from '../kombo/client.ts';
 import { endpointsOfCategory } from '../planner/plan.ts';
 import {
   BadTriggerError,
@@ -23,6 +26,8 @@ export interface AdminDeps {
   extend?: (router: Router) => void;
   /** Consumer lag per group, when the process can see Kafka. */
   lag?: () => Promise<Record<string, number>>;
+  /** Kombo, where the process has an API key: onboarding looks integrations up there. */
+  client?: KomboClient;
 }
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
@@ -37,6 +42,7 @@ const syncBody = z.object({
   mode: z.enum(['delta', 'full']).default('delta'),
   endpoints: z.array(z.string()).optional(),
 });
+const addBody = z.object({ ids: z.array(z.string().min(1)).min(1).max(10_000) });
 const watermarkBody = z.object({ watermark: z.iso.datetime({ offset: true }).nullable() });
 
 /**
@@ -64,6 +70,19 @@ export function adminRouter(deps: AdminDeps): Router {
       integrations: await integrationStatus(store, deps.config.planner.deltaPollIntervalMs),
       ...(deps.lag ? { lag: await deps.lag() } : {}),
     });
+  });
+  admin.post('/integrations', async (req, res) => {
+    const { ids } = addBody.parse(req.body ?? {});
+    if (!deps.client)
+      return void res.status(503).json({
+        error: {
+          code: 'KS_ERR_NO_KOMBO_ACCESS',
+          message: 'KOMBO_API_KEY is not set in this process: integrations cannot be looked up',
+        },
+      });
+    const lifecycle = new LifecycleStore(store.pool, store.stateSchema);
+    const added = await addIntegrations({ ...deps, lifecycle, client: deps.client }, ids);
+    res.status(201).json({ integrations: added });
   });
   admin.get('/integrations/:id', async (req, res) => {
     const [i] = await integrationStatus(store, deps.config.planner.deltaPollIntervalMs, req.params.id as string);
@@ -118,6 +137,8 @@ export function adminRouter(deps: AdminDeps): Router {
   });
   deps.extend?.(admin);
   admin.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
+    if (err instanceof UnknownKomboIntegrationsError)
+      return res.status(404).json({ error: { code: err.code, message: err.message }, unknown: err.ids });
     if (err instanceof UnknownIntegrationError || err instanceof NoDriftAlertError)
       return res.status(404).json({ error: { code: err.code, message: err.message } });
     if (err instanceof DriftAlertChangedError || err instanceof FullFetchInFlightError)

@@ -1,6 +1,8 @@
 import { Pool } from 'undici';
-import { KomboStreamError } from '../errors.ts';
+import type { Config } from '../config/config.ts';
+import { ConfigError, KomboStreamError } from '../errors.ts';
 import type { EndpointName } from './endpoints.ts';
+import { type IntegrationInfo, integrationInfoSchema } from './integration-info.ts';
 
 /**
  * Anything Kombo's side did wrong: what the page policy could retry it has, so a task failing with
@@ -29,9 +31,11 @@ export class KomboApiError extends KomboUpstreamError {
           : status >= 500
             ? 'KS_ERR_KOMBO_SERVER'
             : 'KS_ERR_KOMBO_CLIENT';
-    // 4xx other than 429 mean the request itself is wrong: retrying cannot help.
+    // 4xx other than 429 mean the request itself is wrong, or the integration cannot be read now
+    // (setup pending, inactive: src/integrations/lifecycle.ts decides): retrying cannot help. A
+    // setup-pending 503 (Kombo's answer before 2026-05) is the same as the 409 it is today.
     super(code, `Kombo answered ${status}${komboCode ? ` ${komboCode}` : ''}: ${message}`, {
-      retriable: status === 429 || status >= 500 || komboCode === 'INTEGRATION.SETUP_SYNC_PENDING',
+      retriable: status === 429 || (status >= 500 && komboCode !== 'INTEGRATION.SETUP_SYNC_PENDING'),
     });
     this.status = status;
     this.komboCode = komboCode;
@@ -77,7 +81,9 @@ export interface ListQuery {
   cursor?: string;
 }
 
-function header(h: Record<string, string | string[] | undefined>, name: string): string | undefined {
+type Headers = Record<string, string | string[] | undefined>;
+
+function header(h: Headers, name: string): string | undefined {
   const v = h[name];
   return Array.isArray(v) ? v[0] : v;
 }
@@ -86,7 +92,7 @@ function header(h: Record<string, string | string[] | undefined>, name: string):
 const EPOCH_SECONDS = 1e9;
 
 /** ratelimit-reset: seconds until the window resets (or, sent as a Unix time, when it does). */
-function resetMs(h: Record<string, string | string[] | undefined>, now: number): number | undefined {
+function resetMs(h: Headers, now: number): number | undefined {
   const raw = header(h, 'ratelimit-reset');
   const reset = Number(raw);
   if (raw === undefined || !Number.isFinite(reset)) return undefined;
@@ -98,11 +104,7 @@ function resetMs(h: Record<string, string | string[] | undefined>, now: number):
  * days (or sending a Unix time where seconds belong) must not park a fetch beyond the longest wait
  * we honour; after that wait the request is simply tried again.
  */
-export function retryAfterMs(
-  h: Record<string, string | string[] | undefined>,
-  now = Date.now(),
-  maxMs = Number.POSITIVE_INFINITY,
-): number | undefined {
+export function retryAfterMs(h: Headers, now = Date.now(), maxMs = Number.POSITIVE_INFINITY): number | undefined {
   const ra = header(h, 'retry-after');
   let ms: number | undefined;
   if (ra !== undefined) {
@@ -146,7 +148,7 @@ export class KomboClient {
 
   /** The body as text, refusing (and abandoning the connection) past the byte limit. */
   async #text(res: Awaited<ReturnType<Pool['request']>>, endpoint: string): Promise<string> {
-    const declared = Number(header(res.headers as Record<string, string | string[] | undefined>, 'content-length'));
+    const declared = Number(header(res.headers as Headers, 'content-length'));
     if (declared > this.#maxBytes) {
       res.body.destroy();
       throw new KomboResponseTooLargeError(endpoint, this.#maxBytes);
@@ -169,41 +171,35 @@ export class KomboClient {
     return Buffer.concat(chunks).toString('utf8');
   }
 
-  async listPage(integrationId: string, endpoint: EndpointName, q: ListQuery): Promise<Page> {
-    const params = new URLSearchParams({ page_size: String(q.pageSize), include_deleted: String(q.includeDeleted) });
-    // Kombo requires the same filters on every page, with the cursor added.
-    if (q.updatedAfter) params.set('updated_after', q.updatedAfter);
-    if (q.cursor) params.set('cursor', q.cursor);
+  /**
+   * One GET: the parsed body of a 2xx answer with its headers; a non-2xx one as a KomboApiError with
+   * Kombo's code; transport trouble (and a 2xx body that is not JSON) as a KomboTransportError.
+   */
+  async #get(path: string, label: string, integrationId?: string): Promise<{ body: unknown; headers: Headers }> {
     let res: Awaited<ReturnType<Pool['request']>>;
     try {
       res = await this.#pool.request({
         method: 'GET',
-        path: `${this.#basePath}/${endpoint}?${params}`,
+        path: `${this.#basePath}${path}`,
         headers: {
           authorization: `Bearer ${this.#apiKey}`,
-          'x-integration-id': integrationId,
+          ...(integrationId ? { 'x-integration-id': integrationId } : {}),
           accept: 'application/json',
         },
         headersTimeout: this.#timeoutMs,
         bodyTimeout: this.#timeoutMs,
       });
     } catch (err) {
-      throw new KomboTransportError(`GET ${endpoint} failed: ${(err as Error).message}`, err);
+      throw new KomboTransportError(`GET ${label} failed: ${(err as Error).message}`, err);
     }
-    const text = await this.#text(res, endpoint);
-    const h = res.headers as Record<string, string | string[] | undefined>;
-    const reset = resetMs(h, Date.now());
-    const rateLimit = {
-      ...(header(h, 'ratelimit-limit') ? { limit: Number(header(h, 'ratelimit-limit')) } : {}),
-      ...(header(h, 'ratelimit-remaining') ? { remaining: Number(header(h, 'ratelimit-remaining')) } : {}),
-      ...(reset === undefined ? {} : { resetMs: Math.min(reset, this.#maxWaitMs) }),
-    };
+    const text = await this.#text(res, label);
+    const headers = res.headers as Headers;
     let body: unknown;
     try {
       body = JSON.parse(text);
     } catch {
       if (res.statusCode >= 200 && res.statusCode < 300) {
-        throw new KomboTransportError(`GET ${endpoint}: answer is not valid JSON (truncated?)`);
+        throw new KomboTransportError(`GET ${label}: answer is not valid JSON (truncated?)`);
       }
     }
     if (res.statusCode < 200 || res.statusCode >= 300) {
@@ -212,9 +208,24 @@ export class KomboClient {
         res.statusCode,
         e?.code ?? undefined,
         e?.message ?? text.slice(0, 200),
-        retryAfterMs(h, Date.now(), this.#maxWaitMs),
+        retryAfterMs(headers, Date.now(), this.#maxWaitMs),
       );
     }
+    return { body, headers };
+  }
+
+  async listPage(integrationId: string, endpoint: EndpointName, q: ListQuery): Promise<Page> {
+    const params = new URLSearchParams({ page_size: String(q.pageSize), include_deleted: String(q.includeDeleted) });
+    // Kombo requires the same filters on every page, with the cursor added.
+    if (q.updatedAfter) params.set('updated_after', q.updatedAfter);
+    if (q.cursor) params.set('cursor', q.cursor);
+    const { body, headers: h } = await this.#get(`/${endpoint}?${params}`, endpoint, integrationId);
+    const reset = resetMs(h, Date.now());
+    const rateLimit = {
+      ...(header(h, 'ratelimit-limit') ? { limit: Number(header(h, 'ratelimit-limit')) } : {}),
+      ...(header(h, 'ratelimit-remaining') ? { remaining: Number(header(h, 'ratelimit-remaining')) } : {}),
+      ...(reset === undefined ? {} : { resetMs: Math.min(reset, this.#maxWaitMs) }),
+    };
     const data = (body as { data?: { results?: unknown; next?: unknown } }).data;
     if (!data || !Array.isArray(data.results) || !(data.next === null || typeof data.next === 'string')) {
       throw new KomboTransportError(`GET ${endpoint}: answer lacks data.results / data.next`);
@@ -226,7 +237,32 @@ export class KomboClient {
     };
   }
 
+  /**
+   * An integration's state at Kombo: status, setup status, read models, data_expired_at. An unknown
+   * id answers Kombo's PLATFORM.INTEGRATION_NOT_FOUND (a KomboApiError).
+   */
+  async getIntegration(integrationId: string): Promise<IntegrationInfo> {
+    const label = `integrations/${integrationId}`;
+    const { body } = await this.#get(`/integrations/${encodeURIComponent(integrationId)}`, label);
+    const parsed = integrationInfoSchema.safeParse((body as { data?: unknown } | undefined)?.data);
+    if (!parsed.success)
+      throw new KomboTransportError(`GET ${label}: unexpected answer (${parsed.error.issues[0]?.message})`);
+    return parsed.data;
+  }
+
   async close(): Promise<void> {
     await this.#pool.close();
   }
+}
+
+/** The client for the configured Kombo account: how every role and command reaches Kombo. */
+export function komboClient(config: Config, needs: string): KomboClient {
+  if (!config.kombo.apiKey) throw new ConfigError([{ key: 'KOMBO_API_KEY', message: `is required ${needs}` }]);
+  return new KomboClient({
+    apiUrl: config.kombo.apiUrl,
+    apiKey: config.kombo.apiKey,
+    timeoutMs: config.fetcher.timeoutMs,
+    maxResponseBytes: config.fetcher.maxResponseBytes,
+    maxRetryWaitMs: config.fetcher.maxRetryWaitMs,
+  });
 }

@@ -26,7 +26,8 @@ export function endpointsOfCategory(category: string | undefined, mirrored: read
 /**
  * What a webhook asks for: data-changed -> deltas of the endpoints its models touch; sync-finished
  * (legacy) -> deltas of every endpoint; integration-created -> a first full fetch; integration-deleted
- * -> purges. Anything else is stored but plans nothing. `now` (Postgres's clock) stamps the tasks.
+ * -> purges; integration-state-changed -> the integration is known (its lifecycle is read from Kombo).
+ * Anything else is stored but plans nothing. `now` (Postgres's clock) stamps the tasks.
  */
 export function planEvent(event: KomboEvent, mirrored: readonly EndpointName[], now: Date): Plan {
   const reason = `webhook:${event.type}:${event.id}`;
@@ -75,6 +76,14 @@ export function planEvent(event: KomboEvent, mirrored: readonly EndpointName[], 
       return {
         tasks: tasks(d.id, endpointsOfCategory(d.category, mirrored), 'purge'),
         integration: { integration_id: d.id, tool: d.tool, category: d.category, deleted: true },
+      };
+    }
+    case 'integration-state-changed': {
+      // Plans nothing itself: the integration is read from Kombo, which decides (src/integrations).
+      const d = event.data;
+      return {
+        tasks: [],
+        integration: { integration_id: d.integration_id, tool: d.integration_tool, category: d.integration_category },
       };
     }
     default:

@@ -1,5 +1,10 @@
-import { Counter } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import type { RoleDeps, RunningRole } from '../app/role.ts';
+import { catchUpTasks, type LifecycleState } from '../integrations/lifecycle.ts';
+import { integrationList } from '../integrations/list.ts';
+import { Refresher } from '../integrations/refresher.ts';
+import { LifecycleStore } from '../integrations/store.ts';
+import { komboClient } from '../kombo/client.ts';
 import { parseWebhook } from '../kombo/webhooks.ts';
 import { dbNow } from '../state/clock.ts';
 import { type IntegrationUpdate, StateStore } from '../state/store.ts';
@@ -24,6 +29,7 @@ export async function startPlanner(
   const log = logger.child({ role: 'planner' });
   const store = new StateStore(deps.pool, config.postgres.stateSchema);
   const plannedEvents = new PlannerEvents(deps.pool, config.postgres.stateSchema);
+  const lifecycle = new LifecycleStore(deps.pool, config.postgres.stateSchema);
   const topics = topicSpecs(config);
   await deps.kafka.ensureTopics([topics.events, topics.tasks, topics.dlq]);
   const producer = deps.kafka.producer();
@@ -38,6 +44,24 @@ export async function startPlanner(
     help: 'Events consumed, by type and outcome',
     labelNames: ['type', 'outcome'],
     registers: [deps.metrics],
+  });
+  // Without an API key the planner cannot read integrations from Kombo: holds are then released only
+  // by data (data-changed) or an operator's resume; doctor and the start log say so.
+  const client = config.kombo.apiKey ? komboClient(config, 'to read integrations') : undefined;
+  if (!client) log.warn('KOMBO_API_KEY is not set: integrations are not read from Kombo (lifecycle)');
+  const refresher =
+    client && new Refresher({ config, store, lifecycle, client, producer, logger: log.child({ part: 'refresher' }) });
+  const STATES: LifecycleState[] = ['active', 'paused', 'setup_pending', 'needs_attention', 'deleted'];
+  new Gauge({
+    name: 'kombo_stream_integrations',
+    help: 'Integrations by lifecycle state; needs_attention means someone must act (see status)',
+    labelNames: ['state'],
+    registers: [deps.metrics],
+    async collect() {
+      // Without Postgres the last counts stay: a scrape must not fail for it.
+      const rows = await integrationList({ store, lifecycle }).catch(() => undefined);
+      if (rows) for (const st of STATES) this.set({ state: st }, rows.filter((r) => r.state === st).length);
+    },
   });
   let state: 'starting' | 'ok' | 'failed' = 'starting';
   const consumer = deps.kafka.consumer({
@@ -58,6 +82,13 @@ export async function startPlanner(
       const tasks: FetchTask[] = [];
       const updates: IntegrationUpdate[] = [];
       const fresh: { id: string; type: string; integration: string | null }[] = [];
+      // Lifecycle news: integrations to read from Kombo, QA results, first data, offboardings.
+      const life = {
+        refresh: [] as string[],
+        changed: [] as string[],
+        qa: new Map<string, string>(),
+        gone: [] as string[],
+      };
       for (const { r, p } of parsed) {
         if (!p.ok) {
           // Only verified, validated webhooks reach the topic; anything else was written by someone else.
@@ -72,25 +103,43 @@ export async function startPlanner(
         }
         const plan = planEvent(e, config.kombo.endpoints, now);
         if (plan.integration) updates.push(plan.integration);
+        const id = plan.integration?.integration_id;
+        if (id && e.type === 'integration-created') life.refresh.push(id);
+        if (id && (e.type === 'data-changed' || e.type === 'sync-finished')) life.changed.push(id);
+        if (id && e.type === 'integration-deleted') life.gone.push(id);
+        if (id && e.type === 'integration-state-changed') {
+          const qa = (e.data as { qa_status?: unknown }).qa_status;
+          life.qa.set(id, typeof qa === 'string' ? qa : '');
+        }
         tasks.push(...plan.tasks);
         fresh.push({ id: e.id, type: e.type, integration: plan.integration?.integration_id ?? null });
         events.inc({ type: e.type, outcome: 'planned' });
       }
       await store.applyIntegrationUpdates(updates);
+      await lifecycle.requestRefresh(life.refresh);
+      for (const [id, qa] of life.qa) await lifecycle.stateChanged(id, qa || undefined);
+      for (const id of life.gone) await lifecycle.forget(id);
+      // Data arrived for an integration parked for its first sync: that sync is done. The release
+      // queues its catch-up (first full fetches), which make up for the tasks skipped while parked.
+      for (const id of await lifecycle.releaseParked(life.changed))
+        tasks.push(...(await catchUpTasks({ config, store, lifecycle }, id, 'lifecycle:first-data')));
       const merged = coalesce(tasks);
       await enqueueTasks(producer, config.kafka.topicPrefix, merged);
       for (const t of merged) planned.inc({ source: 'webhook', mode: t.mode });
       await plannedEvents.record(fresh);
+      if (life.refresh.length || life.qa.size) refresher?.wake();
     },
   });
   const scheduler = opts.scheduler === false ? undefined : new Scheduler({ config, store, producer, logger: log });
   scheduler?.start();
+  refresher?.start();
   state = 'ok';
   return {
     role: 'planner',
     health: () => ({ state }),
     async stop() {
-      await scheduler?.stop();
+      await Promise.all([scheduler?.stop(), refresher?.stop()]);
+      await client?.close();
       await consumer.close();
       await producer.close();
     },

@@ -1,4 +1,6 @@
 import type { Config } from '../config/config.ts';
+import { lifecycleState } from '../integrations/lifecycle.ts';
+import { LifecycleStore } from '../integrations/store.ts';
 import type { Logger } from '../observability/log.ts';
 import { dbNow } from '../state/clock.ts';
 import { FetchRuns } from '../state/fetch-runs.ts';
@@ -40,11 +42,13 @@ export class Scheduler {
   readonly #schedules: Schedules;
   readonly #events: PlannerEvents;
   readonly #runs: FetchRuns;
+  readonly #lifecycle: LifecycleStore;
 
   constructor(deps: SchedulerDeps) {
     this.#deps = deps;
     this.#schedules = new Schedules(deps.store.pool, deps.store.stateSchema);
     this.#events = new PlannerEvents(deps.store.pool, deps.store.stateSchema);
+    this.#lifecycle = new LifecycleStore(deps.store.pool, deps.store.stateSchema);
     this.#runs = new FetchRuns(deps.store.pool, deps.store.stateSchema, {
       staleAfterMs: deps.config.fetcher.runStaleAfterMs,
     });
@@ -86,14 +90,18 @@ export class Scheduler {
       full: nextCronAfter(fullSyncCron, fullSyncTimezone, now),
     };
     const active = (await store.listIntegrations()).filter((i) => !i.deleted_at);
+    const life = new Map((await this.#lifecycle.list()).map((l) => [l.integration_id, l]));
     await this.#schedules.ensure(
       active.map((i) => ({
         integration_id: i.integration_id,
-        endpoints: endpointsOfCategory(i.category ?? undefined, config.kombo.endpoints),
+        endpoints: endpointsOfCategory(i.category ?? undefined, config.kombo.endpoints).filter(
+          (e) => !life.get(i.integration_id)?.unavailable[e],
+        ),
       })),
       next,
     );
-    const running = active.filter((i) => !i.paused);
+    // A held integration is not polled nor fully fetched: its release queues its catch-up.
+    const running = active.filter((i) => lifecycleState(i, life.get(i.integration_id)) === 'active');
     const eligible = {
       full: running.map((i) => i.integration_id),
       // Polling is for integrations that send no webhooks, or whose webhooks stopped (a secret

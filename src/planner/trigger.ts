@@ -1,5 +1,7 @@
 import type { Config } from '../config/config.ts';
 import { KomboStreamError } from '../errors.ts';
+import { catchUpTasks, mirroredEndpoints } from '../integrations/lifecycle.ts';
+import { LifecycleStore } from '../integrations/store.ts';
 import { type EndpointName, isEndpointName } from '../kombo/endpoints.ts';
 import { dbNow } from '../state/clock.ts';
 import { FetchRuns } from '../state/fetch-runs.ts';
@@ -49,7 +51,8 @@ export async function triggerSync(
 ): Promise<FetchTask[]> {
   const integration = await deps.store.getIntegration(integrationId);
   if (!integration || integration.deleted_at) throw new UnknownIntegrationError(integrationId);
-  const available = endpointsOfCategory(integration.category ?? undefined, deps.config.kombo.endpoints);
+  const lifecycle = new LifecycleStore(deps.store.pool, deps.store.stateSchema);
+  const available = await mirroredEndpoints({ config: deps.config, lifecycle }, integrationId, integration.category);
   const wanted = opts.endpoints?.length ? opts.endpoints : available;
   const bad = wanted.filter((e) => !isEndpointName(e) || !available.includes(e));
   if (bad.length)
@@ -75,18 +78,15 @@ export async function triggerSync(
   return tasks;
 }
 
-/** After a pause: a catch-up delta of every endpoint, and the full fetches that did not finish. */
+/**
+ * After a pause: per endpoint, a catch-up delta from its unchanged watermark, or a full fetch where
+ * none finished (one a pause cut off, or none ever).
+ */
 export async function resumeSyncs(deps: TriggerDeps, integrationId: string): Promise<FetchTask[]> {
-  const runs = new FetchRuns(deps.store.pool, deps.store.stateSchema, {
-    staleAfterMs: deps.config.fetcher.runStaleAfterMs,
-  });
-  const unfinished = (await runs.unfinishedFulls(integrationId)).filter((e) => deps.config.kombo.endpoints.includes(e));
-  return [
-    ...(await triggerSync(deps, integrationId, { mode: 'delta', reason: 'admin:resume' })),
-    ...(unfinished.length
-      ? await triggerSync(deps, integrationId, { mode: 'full', endpoints: unfinished, reason: 'admin:resume' })
-      : []),
-  ];
+  const lifecycle = new LifecycleStore(deps.store.pool, deps.store.stateSchema);
+  const tasks = await catchUpTasks({ ...deps, lifecycle }, integrationId, 'admin:resume');
+  await enqueueTasks(deps.producer, deps.config.kafka.topicPrefix, tasks);
+  return tasks;
 }
 
 /**

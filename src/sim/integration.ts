@@ -1,4 +1,5 @@
 import { ENDPOINT_NAMES, type EndpointName } from '../kombo/endpoints.ts';
+import { newLifecycle, type SimLifecycle } from './lifecycle.ts';
 import { EndpointStore, type Entity, type Relations } from './model.ts';
 import { komboId, Rng } from './random.ts';
 import type { RenderContext } from './render.ts';
@@ -43,6 +44,8 @@ export class SimIntegration implements RenderContext {
   readonly stores = new Map<EndpointName, EndpointStore>();
   /** False until the first sync finished: Kombo answers INTEGRATION.SETUP_SYNC_PENDING meanwhile. */
   setupDone: boolean;
+  /** Status, setup, QA and the models it has: what GET /integrations/{id} shows. */
+  readonly life: SimLifecycle;
   deleted = false;
   #nextIdx = new Map<EndpointName, number>();
 
@@ -53,6 +56,7 @@ export class SimIntegration implements RenderContext {
     seed: number;
     createdAt: number;
     setupDone: boolean;
+    unavailable?: readonly EndpointName[];
   }) {
     this.id = opts.id;
     this.integrationId = opts.id;
@@ -61,6 +65,7 @@ export class SimIntegration implements RenderContext {
     this.seed = opts.seed;
     this.createdAt = opts.createdAt;
     this.setupDone = opts.setupDone;
+    this.life = newLifecycle(opts.unavailable);
     for (const ep of ENDPOINT_NAMES)
       if (ep.startsWith(this.category.toLowerCase())) this.stores.set(ep, new EndpointStore());
   }

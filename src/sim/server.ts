@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { isEndpointName } from '../kombo/endpoints.ts';
 import type { Change } from './changes.ts';
+import { accessError, type LifecyclePatch } from './lifecycle.ts';
 import { encodeCursor, parseListQuery, SimApiError, selectPage } from './query.ts';
 import { render } from './render.ts';
 import type { ApiFaults, SimulatorCore } from './simulator.ts';
@@ -142,6 +143,18 @@ export class SimServer {
     if (path === '/v1/check-api-key' && req.method === 'GET') {
       return { status: 'success', data: { environment_id: 'sim_env', customer_id: 'sim_customer' } };
     }
+    const byId = /^\/v1\/integrations\/([^/]+)$/.exec(path);
+    if (byId && req.method === 'GET') {
+      const data = this.core.integrationInfo(decodeURIComponent(byId[1] as string));
+      if (!data)
+        throw new SimApiError(
+          404,
+          'PLATFORM.INTEGRATION_NOT_FOUND',
+          'Integration not found.',
+          `No integration ${byId[1]}.`,
+        );
+      return { status: 'success', data };
+    }
     const integration = this.#integration(req);
     if (path === '/v1/force-sync' && req.method === 'POST') {
       const raw = await readBody(req);
@@ -163,14 +176,9 @@ export class SimServer {
         `The "${m[2]}" model is not available for ${integration.tool}.`,
       );
     }
-    if (!integration.setupDone) {
-      throw new SimApiError(
-        503,
-        'INTEGRATION.SETUP_SYNC_PENDING',
-        'The initial sync is still running.',
-        'Please wait until the first sync finished.',
-      );
-    }
+    this.core.listRequests.set(integration.id, (this.core.listRequests.get(integration.id) ?? 0) + 1);
+    const refused = accessError(integration, endpoint);
+    if (refused) throw refused;
     const q = parseListQuery(url.searchParams);
     await this.core.passHolds(integration.id, endpoint, q);
     if (this.core.apiFaults.emptyLists) return { status: 'success', data: { next: null, results: [] } };
@@ -249,6 +257,14 @@ export class SimServer {
           if (!isEndpointName(endpoint)) return [404, { error: 'unknown endpoint' }];
           const includeDeleted = url.searchParams.get('include_deleted') !== 'false';
           return [200, core.truth(id as string, endpoint, { includeDeleted })];
+        },
+      ],
+      [
+        'PUT',
+        /^\/sim\/integrations\/([^/]+)\/lifecycle$/,
+        async ([id]) => {
+          core.setLifecycle(id as string, (await json()) as LifecyclePatch);
+          return [200, core.integrationInfo(id as string)];
         },
       ],
       ['GET', /^\/sim\/faults$/, () => [200, { api: core.apiFaults, webhooks: core.webhooks.faults }]],

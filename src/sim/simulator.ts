@@ -9,6 +9,7 @@ import {
   populate,
   SimIntegration,
 } from './integration.ts';
+import { type LifecyclePatch, integrationInfo as renderInfo, setupStatus } from './lifecycle.ts';
 import type { ListQuery } from './query.ts';
 import { Rng } from './random.ts';
 import { iso, render } from './render.ts';
@@ -20,6 +21,8 @@ export interface IntegrationSpec {
   category: Category;
   /** Employees (HRIS) or candidates (ATS); the other records scale with it. */
   size: number;
+  /** Models its tool does not have: refused by the API, unavailable in GET /integrations/{id}. */
+  unavailable?: EndpointName[];
 }
 
 export interface ApiFaults {
@@ -102,6 +105,8 @@ export class SimulatorCore {
   apiFaults: ApiFaults = { ...NO_API_FAULTS };
   /** API faults served so far: each one is a request the client had to retry. */
   readonly faultsServed = { reset: 0, rateLimited: 0, serverError: 0, truncated: 0 };
+  /** List requests per integration, answered or refused: what a client sent it. */
+  readonly listRequests = new Map<string, number>();
   syncDurationMs: number;
   commitLagMs: number;
   purgeAfterMs: number;
@@ -142,7 +147,15 @@ export class SimulatorCore {
     const tool = spec.tool ?? (tools[n % tools.length] as string);
     const id = spec.id ?? integrationId(tool, this.seed, n);
     if (this.integrationsById.has(id)) throw new Error(`integration ${id} exists`);
-    const i = new SimIntegration({ id, tool, category: spec.category, seed: this.seed + n, createdAt: at, setupDone });
+    const i = new SimIntegration({
+      id,
+      tool,
+      category: spec.category,
+      seed: this.seed + n,
+      createdAt: at,
+      setupDone,
+      ...(spec.unavailable ? { unavailable: spec.unavailable } : {}),
+    });
     populate(i, spec.size, at);
     this.integrationsById.set(id, i);
     return i;
@@ -181,6 +194,38 @@ export class SimulatorCore {
     });
     await this.runSync(i.id, { type: 'FULL' });
     return i;
+  }
+
+  /** GET /integrations/{id}, as Kombo answers it. */
+  integrationInfo(id: string): Record<string, unknown> | undefined {
+    const i = this.integration(id);
+    return i && renderInfo(i, this.#endUser(i));
+  }
+
+  /**
+   * The connection changes state at Kombo (credentials expire, it is set inactive, QA fails, a
+   * model is disabled, a scope change expires the data): integration-state-changed is sent.
+   */
+  setLifecycle(id: string, patch: LifecyclePatch): void {
+    const i = this.integration(id);
+    if (!i) throw new Error(`unknown integration ${id}`);
+    const { unavailable, ...rest } = patch;
+    Object.assign(i.life, rest);
+    if (unavailable) i.life.unavailable = new Set(unavailable);
+    this.#stateChanged(i);
+  }
+
+  #stateChanged(i: SimIntegration): void {
+    this.webhooks.send('integration-state-changed', {
+      integration_tool: i.tool,
+      integration_id: i.id,
+      integration_category: i.category,
+      end_user: this.#endUser(i),
+      qa_status: i.life.qaStatus,
+      setup_status: setupStatus(i),
+      state: i.life.status,
+      updated_at: new Date().toISOString(),
+    });
   }
 
   deleteIntegration(id: string): void {
@@ -236,7 +281,10 @@ export class SimulatorCore {
       for (const s of i.stores.values()) for (const e of s.live()) e.c = Math.max(e.c, startedAt - this.commitLagMs);
       for (const ep of i.endpoints()) if (i.store(ep).byId.size) models.add(OWN_MODEL[ep]);
       i.setupDone = true;
+      this.#stateChanged(i);
     }
+    // A full sync after a scope-config change makes the data valid again.
+    if (type === 'FULL') i.life.dataExpiredAt = null;
     const step = changes.length ? this.syncDurationMs / changes.length : 0;
     for (const c of changes) {
       if (step > 0) await new Promise((r) => setTimeout(r, step));
@@ -311,7 +359,8 @@ export class SimulatorCore {
     opts: { includeDeleted?: boolean } = {},
   ): Record<string, unknown>[] {
     const i = this.integration(integrationId);
-    if (!i?.stores.has(endpoint)) return [];
+    // What the API serves: nothing of a model the integration does not have.
+    if (!i?.stores.has(endpoint) || i.life.unavailable.has(endpoint)) return [];
     const out: Record<string, unknown>[] = [];
     for (const e of i.store(endpoint).live()) if (!e.d || (opts.includeDeleted ?? true)) out.push(render(i, e));
     return out;

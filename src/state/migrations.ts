@@ -186,4 +186,33 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE {{schema}}.drift_runs ADD COLUMN sink_checked boolean NOT NULL DEFAULT true;
     `,
   },
+  {
+    id: 'lifecycle-001-integration-lifecycle',
+    sql: `
+      -- what Kombo says about each integration (GET /integrations/{id}, integration-state-changed),
+      -- and whether the connector holds it: owned by src/integrations/store.ts
+      CREATE TABLE {{schema}}.integration_lifecycle (
+        integration_id text PRIMARY KEY,
+        kombo_status text,
+        setup_status text,
+        qa_status text,
+        data_expired_at timestamptz,
+        read_models jsonb,
+        -- endpoint -> the Kombo code that says it is not there (read model unavailable, MODEL_*)
+        unavailable jsonb NOT NULL DEFAULT '{}',
+        -- setup_pending: parked until the first sync is done; attention: someone must act
+        hold text CHECK (hold IN ('setup_pending', 'attention')),
+        hold_code text,
+        hold_message text,
+        held_at timestamptz,
+        refreshed_at timestamptz,
+        refresh_due_at timestamptz NOT NULL DEFAULT now(),
+        refresh_failures integer NOT NULL DEFAULT 0,
+        last_refresh_error text
+      );
+      CREATE INDEX integration_lifecycle_due ON {{schema}}.integration_lifecycle (refresh_due_at);
+      INSERT INTO {{schema}}.integration_lifecycle (integration_id)
+        SELECT integration_id FROM {{schema}}.integrations WHERE deleted_at IS NULL;
+    `,
+  },
 ];

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RoleDeps, RunningRole } from '../../src/app/role.ts';
 import { confirmSweep } from '../../src/drift/sweep.ts';
 import { createFetchContext } from '../../src/fetcher/context.ts';
+import { withIntegrationLock } from '../../src/fetcher/lock.ts';
 import { startFetcher } from '../../src/fetcher/role.ts';
 import { ENDPOINTS, type EndpointName } from '../../src/kombo/endpoints.ts';
 import { createMetricsRegistry } from '../../src/observability/metrics.ts';
@@ -14,6 +15,7 @@ import { startSink } from '../../src/sink/role.ts';
 import { StateStore } from '../../src/state/store.ts';
 import type { Producer } from '../../src/topics/kafka.ts';
 import { eventsTopic, recordTopic } from '../../src/topics/names.ts';
+import { spawnNode } from '../helpers/child.ts';
 import { testDeps } from '../helpers/config.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { eventually, readTopic } from '../helpers/topics.ts';
@@ -204,6 +206,28 @@ describe('drift compaction (webhooks lost: only full fetches find changes)', () 
       (r) => Number(r.rows[0].count) === 0,
     );
   });
+
+  it('kombo-stream drift run waits for a fetch of the integration in flight instead of skipping it', async () => {
+    // A fetcher's turn holds the integration's lock; the drift run must take its turn after it.
+    let release: (() => void) | undefined;
+    const held = withIntegrationLock(ctx.pool, OTHER, () => new Promise<void>((r) => (release = r)));
+    await eventually(async () => release, Boolean, 5_000);
+    const run = spawnNode(['src/cli.ts', 'drift', 'run', '--integration', OTHER], {
+      KOMBO_API_URL: sim.url,
+      KOMBO_API_KEY: sim.apiKey,
+      KOMBO_RATE_LIMIT: '500',
+      KOMBO_RATE_LIMIT_PER_INTEGRATION: '200',
+      TOPIC_PREFIX: ctx.prefix,
+      PG_SCHEMA: ctx.schema,
+      STATE_SCHEMA: ctx.stateSchema,
+    });
+    await new Promise((r) => setTimeout(r, 3_000));
+    release?.();
+    await held;
+    expect(await run.exited).toBe(0);
+    expect(run.output()).not.toMatch(/skipped/);
+    for (const endpoint of endpointsOf(OTHER)) expect(run.output()).toMatch(new RegExp(`${OTHER}\\s+${endpoint}\\s`));
+  }, 120_000);
 
   it('offboarding removes everything of that integration and nothing of the others', async () => {
     const others = Number(

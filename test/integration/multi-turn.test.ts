@@ -422,7 +422,13 @@ describe('pausing', () => {
     await store.setPaused(id, false);
     const since = (await dbNow(ctx.pool)).toISOString();
     const tasks = await resumeSyncs({ config: deps.config, store, producer }, id);
-    expect(tasks.filter((t) => t.mode === 'full').map((t) => t.endpoint)).toEqual([EMP]);
+    // Employees' full fetch was cut off; groups never had one (only deltas ran there).
+    expect(
+      tasks
+        .filter((t) => t.mode === 'full')
+        .map((t) => t.endpoint)
+        .sort(),
+    ).toEqual([EMP, 'hris/groups']);
     await eventually(
       () => runs(id, since),
       (r) => r.some((x) => x.mode === 'full' && x.status === 'done'),

@@ -13,8 +13,6 @@ const policy: RetryPolicy = {
   maxAttempts: 4,
   baseMs: 100,
   maxMs: 1_000,
-  setupPendingMaxMs: 10_000,
-  setupPendingPollMs: 500,
 };
 const half = () => 0.5;
 
@@ -24,7 +22,7 @@ describe('retry policy', () => {
     expect(retryAfterMs({ 'ratelimit-reset': '3' })).toBe(3_000);
     expect(retryAfterMs({ 'retry-after': new Date(Date.now() + 5_000).toUTCString() })).toBeGreaterThan(3_000);
     const d = decideRetry(new KomboApiError(429, 'PLATFORM.RATE_LIMIT_EXCEEDED', 'slow down', 7_000), 1, policy, half);
-    expect(d).toEqual({ retry: true, delayMs: 7_125, countsAsAttempt: true });
+    expect(d).toEqual({ retry: true, delayMs: 7_125 });
   });
   it('backs off exponentially with jitter on 5xx, network errors and truncated bodies, up to maxAttempts', () => {
     const e5 = new KomboApiError(503, 'PLATFORM.UNKNOWN_ERROR', 'x', undefined);
@@ -54,9 +52,14 @@ describe('retry policy', () => {
     expect(new KomboApiError(429, 'REMOTE.RATE_LIMIT_EXCEEDED', 'slow', 1_000).scope).toBe('integration');
     expect(new KomboApiError(429, 'PLATFORM.RATE_LIMIT_EXCEEDED', 'slow', 1_000).scope).toBe('global');
   });
-  it('waits out setup-sync-pending without spending attempts', () => {
-    const d = decideRetry(new KomboApiError(503, 'INTEGRATION.SETUP_SYNC_PENDING', 'wait', undefined), 99, policy);
-    expect(d).toEqual({ retry: true, delayMs: 500, countsAsAttempt: false });
+  it('leaves setup-sync-pending to the lifecycle, as a 409 and as the 503 Kombo sent before', () => {
+    // Polled page by page, a first sync of hours held a fetch slot for hours (kombo-2026-update §4).
+    for (const status of [409, 503])
+      expect(
+        decideRetry(new KomboApiError(status, 'INTEGRATION.SETUP_SYNC_PENDING', 'wait', undefined), 1, policy),
+      ).toEqual({
+        retry: false,
+      });
   });
 });
 

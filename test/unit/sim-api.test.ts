@@ -141,9 +141,49 @@ describe('API rules', () => {
       sim.core.syncDurationMs = 0;
       return { id, pending };
     })();
-    expect(i.pending.status).toBe(503);
+    // 409 since 2026-05 (503 before): kombo-2026-update.md §4.
+    expect(i.pending.status).toBe(409);
     expect(i.pending.body.error.code).toBe('INTEGRATION.SETUP_SYNC_PENDING');
     expect((await get('/hris/employees', { integration: i.id })).status).toBe(200);
+  });
+
+  it('serves GET /integrations/{id} as the SDK reads it, and refuses data by the integration state', async () => {
+    const created = await sim.core.createIntegration({ category: 'HRIS', size: 3, unavailable: ['hris/timesheets'] });
+    const sdk = new Kombo({ api_key: sim.apiKey, server_url: sim.url });
+    const details = await sdk.general.getIntegrationDetails({ integration_id: created.id });
+    expect(details.data).toMatchObject({
+      id: created.id,
+      category: 'HRIS',
+      status: 'ACTIVE',
+      setup_status: 'COMPLETED',
+    });
+    const models = new Map(details.data.read_models.map((m) => [m.id, m.is_available]));
+    // Every model of the category is listed, the one its tool lacks as unavailable.
+    expect(models.get('hris_timesheets')).toBe(false);
+    expect(models.get('hris_employees')).toBe(true);
+    expect(models.get('hris_teams')).toBe(true);
+    expect((await get('/hris/timesheets', { integration: created.id })).body.error.code).toBe(
+      'INTEGRATION.MODEL_NOT_AVAILABLE',
+    );
+    expect(sim.core.truth(created.id, 'hris/timesheets')).toEqual([]);
+    const unknown = await request(`${sim.url}/integrations/nope`, {
+      headers: { authorization: `Bearer ${sim.apiKey}` },
+    });
+    expect(unknown.statusCode).toBe(404);
+    expect(((await unknown.body.json()) as { error: { code: string } }).error.code).toBe(
+      'PLATFORM.INTEGRATION_NOT_FOUND',
+    );
+    for (const [patch, code] of [
+      [{ status: 'INACTIVE' }, 'INTEGRATION.INACTIVE'],
+      [{ status: 'INVALID' }, 'INTEGRATION.AUTHENTICATION_INVALID'],
+      [{ status: 'ACTIVE', setupIncomplete: true }, 'INTEGRATION.SETUP_INCOMPLETE'],
+      [{ setupIncomplete: false, qaStatus: 'FAILED' }, 'INTEGRATION.QA_FAILED'],
+    ] as const) {
+      sim.core.setLifecycle(created.id, patch);
+      expect((await get('/hris/employees', { integration: created.id })).body.error.code).toBe(code);
+    }
+    sim.core.setLifecycle(created.id, { qaStatus: 'PASSED' });
+    expect((await get('/hris/employees', { integration: created.id })).status).toBe(200);
   });
 
   it('bounds page_size to 1..250 with a default of 100', async () => {
