@@ -80,7 +80,12 @@ export interface Config {
     /** Fields never emitted, per endpoint (sensitive data outside the operator's scope). */
     readonly excludeFields: ReadonlyMap<EndpointName, readonly string[]>;
   };
-  readonly sink: { readonly deleteMode: 'soft' | 'hard'; readonly concurrency: number };
+  readonly sink: {
+    readonly deleteMode: 'soft' | 'hard';
+    readonly concurrency: number;
+    /** Endpoints whose every version is kept in `<table>_history`. */
+    readonly history: readonly EndpointName[];
+  };
   readonly drift: {
     /** A sweep that would delete more than this share of an endpoint's records stops and alerts. */
     readonly maxDeleteFraction: number;
@@ -216,7 +221,11 @@ export function loadConfig(opts: { env: NodeJS.ProcessEnv; file?: string; defaul
       }),
       excludeFields: excludeMap(s.KOMBO_EXCLUDE_FIELDS),
     }),
-    sink: Object.freeze({ deleteMode: s.SINK_DELETE_MODE, concurrency: s.SINK_CONCURRENCY }),
+    sink: Object.freeze({
+      deleteMode: s.SINK_DELETE_MODE,
+      concurrency: s.SINK_CONCURRENCY,
+      history: s.SINK_HISTORY,
+    }),
     drift: Object.freeze({
       maxDeleteFraction: s.DRIFT_MAX_DELETE_FRACTION,
       guardMinRecords: s.DRIFT_GUARD_MIN_RECORDS,

@@ -52,19 +52,23 @@ const brokers = z
   .refine((l) => l.length > 0, 'must list at least one host:port')
   .refine((l) => l.every((b) => /^[^\s:]+:\d{1,5}$/.test(b)), 'must be comma-separated host:port pairs');
 
-const endpoints = z
-  .string()
-  .transform((s) => (s.trim() === 'all' ? [...ENDPOINT_NAMES] : list(s)))
-  .superRefine((l, ctx) => {
-    const bad = l.filter((e) => !isEndpointName(e));
-    if (bad.length)
-      ctx.addIssue({
-        code: 'custom',
-        message: `unknown endpoint(s) ${bad.join(', ')}; known: ${ENDPOINT_NAMES.join(', ')}`,
-      });
-    if (l.length === 0) ctx.addIssue({ code: 'custom', message: 'must name at least one endpoint, or "all"' });
-  })
-  .transform((l) => [...new Set(l)] as EndpointName[]);
+/** A list of endpoint names, or "all" (and, where nothing is a valid choice, "none"). */
+const endpointList = (opts: { none: boolean }) =>
+  z
+    .string()
+    .transform((s) => (s.trim() === 'all' ? [...ENDPOINT_NAMES] : opts.none && s.trim() === 'none' ? [] : list(s)))
+    .superRefine((l, ctx) => {
+      const bad = l.filter((e) => !isEndpointName(e));
+      if (bad.length)
+        ctx.addIssue({
+          code: 'custom',
+          message: `unknown endpoint(s) ${bad.join(', ')}; known: ${ENDPOINT_NAMES.join(', ')}`,
+        });
+      if (l.length === 0 && !opts.none)
+        ctx.addIssue({ code: 'custom', message: 'must name at least one endpoint, or "all"' });
+    })
+    .transform((l) => [...new Set(l)] as EndpointName[]);
+const endpoints = endpointList({ none: false });
 
 /**
  * Every setting, keyed by its environment variable name. A config file uses the same keys; the
@@ -163,6 +167,8 @@ export const settingsSchema = z.object({
     .default([]),
   SINK_DELETE_MODE: z.enum(['soft', 'hard']).default('soft'),
   SINK_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(3),
+  // Which endpoints keep every version in <table>_history: all, none, or a list.
+  SINK_HISTORY: endpointList({ none: true }).default([...ENDPOINT_NAMES]),
   DRIFT_MAX_DELETE_FRACTION: z.coerce.number().min(0).max(1).default(0.2),
   DRIFT_GUARD_MIN_RECORDS: z.coerce.number().int().min(0).default(10),
   DRIFT_SINK_GRACE: duration.default(5 * 60_000),

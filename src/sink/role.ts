@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { RoleDeps, RunningRole } from '../app/role.ts';
-import { errorCode, isRetriable } from '../errors.ts';
+import { errorCode, isRetriable, KomboStreamError } from '../errors.ts';
 import type { EndpointName } from '../kombo/endpoints.ts';
 import { inTransaction } from '../state/pool.ts';
 import type { Batch, InRecord, OutRecord } from '../topics/kafka.ts';
@@ -8,11 +8,22 @@ import { dlqTopic, groupId, recordTopic } from '../topics/names.ts';
 import { deadLetterHeaders, H, type RecordOp } from '../topics/records.ts';
 import { type RecordSchema, readValueSchema } from '../topics/schemas.ts';
 import { topicSpecs } from '../topics/topology.ts';
+import { ensureHistory, HistoryWriter } from './history.ts';
 import { tableLayout } from './layout.ts';
 import { SinkOffsets } from './offsets.ts';
 import { reduceBatch, type SinkRecord } from './reduce.ts';
 import { ensureTable } from './tables.ts';
-import { TableWriter } from './writer.ts';
+import { applyIsolating, TableWriter } from './writer.ts';
+
+/** The history table refused a whole batch: tried again, never dead-lettered. */
+export class SinkHistoryError extends KomboStreamError {
+  constructor(endpoint: string, cause: Error) {
+    super('KS_ERR_SINK_HISTORY', `${endpoint}: the history table refused a whole batch (${cause.message})`, {
+      retriable: true,
+      cause,
+    });
+  }
+}
 
 export interface SinkOptions {
   /** Where table layouts come from; the schema files by default. */
@@ -45,16 +56,27 @@ export async function startSink(deps: RoleDeps, opts: SinkOptions = {}): Promise
   const byTopic = new Map<string, EndpointName>(
     config.kombo.endpoints.map((e) => [recordTopic(config.kafka.topicPrefix, e), e]),
   );
-  const writers = new Map<EndpointName, { writer: TableWriter; print: string }>();
+  interface Writers {
+    writer: TableWriter;
+    history: HistoryWriter | undefined;
+    print: string;
+  }
+  const writers = new Map<EndpointName, Writers>();
 
   const refresh = async (endpoint: EndpointName) => {
     const layout = tableLayout(endpoint, schemaFor(endpoint));
     const print = JSON.stringify(layout.fields);
     if (writers.get(endpoint)?.print === print) return;
     const added = await ensureTable(deps.pool, sinkSchema, layout);
+    const keepsHistory = config.sink.history.includes(endpoint);
+    if (keepsHistory) await ensureHistory(deps.pool, sinkSchema, layout);
     if (added.length && writers.has(endpoint))
       log.info({ table: layout.table, added }, 'schema gained fields: columns added');
-    writers.set(endpoint, { writer: new TableWriter(sinkSchema, layout), print });
+    writers.set(endpoint, {
+      writer: new TableWriter(sinkSchema, layout),
+      history: keepsHistory ? new HistoryWriter(sinkSchema, layout) : undefined,
+      print,
+    });
   };
   for (const e of config.kombo.endpoints) await refresh(e);
 
@@ -140,11 +162,29 @@ export async function startSink(deps: RoleDeps, opts: SinkOptions = {}): Promise
             poison.push(dlqRecord(r, errorCode(err), (err as Error).message));
           }
         }
-        const { writer } = writers.get(endpoint) as { writer: TableWriter };
+        const { writer, history } = writers.get(endpoint) as Writers;
         const actions = reduceBatch(decoded, config.sink.deleteMode);
-        const failures = await writer.applyIsolating(client, actions);
-        for (const f of failures) {
-          const r = origin.get(f.action.record.offset) as InRecord;
+        const failures = await applyIsolating(client, actions, (c, a) => writer.apply(c, a));
+        const refused = new Set(failures.map((f) => f.item.record.offset));
+        // Every version of the batch goes to the history, but those the table refused (dead-lettered);
+        // an older version the history refuses is as poison as for the table (same columns). The
+        // history refusing a record the table took is the history table's fault (altered by hand,
+        // say), not the record's: the batch is tried again, with the sink's lag showing it.
+        const written = new Set(actions.filter((a) => !refused.has(a.record.offset)).map((a) => a.record.offset));
+        const versions = history
+          ? await applyIsolating(
+              client,
+              decoded.filter((r) => !refused.has(r.offset)),
+              (c, rs) => history.apply(c, rs),
+            )
+          : [];
+        const blamed = versions.find((v) => written.has(v.item.offset));
+        if (blamed) throw new SinkHistoryError(endpoint, blamed.error);
+        for (const f of [
+          ...failures.map((x) => ({ record: x.item.record, error: x.error })),
+          ...versions.map((x) => ({ record: x.item, error: x.error })),
+        ]) {
+          const r = origin.get(f.record.offset) as InRecord;
           poison.push(
             dlqRecord(
               r,
@@ -168,7 +208,7 @@ export async function startSink(deps: RoleDeps, opts: SinkOptions = {}): Promise
       if (!written) return;
       const { actions, failures } = written;
       const table = writers.get(endpoint)?.writer.layout.table ?? endpoint;
-      const failed = new Set(failures.map((f) => f.action));
+      const failed = new Set(failures.map((f) => f.item));
       for (const a of actions)
         if (!failed.has(a))
           rows.inc({

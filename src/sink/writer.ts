@@ -3,9 +3,36 @@ import { quoteIdent } from '../state/migrate.ts';
 import { type Column, rowMd5, type TableLayout } from './layout.ts';
 import type { Action } from './reduce.ts';
 
-export interface Failure {
-  action: Action;
+export interface Failure<T> {
+  item: T;
   error: Error;
+}
+
+/**
+ * Applies the items, isolating the ones Postgres refuses by bisecting under savepoints (as the JDBC
+ * sinks "unroll" a failed batch): the good ones are written, the poison ones returned.
+ */
+export async function applyIsolating<T>(
+  client: pg.PoolClient,
+  items: readonly T[],
+  apply: (client: pg.PoolClient, items: readonly T[]) => Promise<void>,
+): Promise<Failure<T>[]> {
+  if (items.length === 0) return [];
+  await client.query('SAVEPOINT sink_batch');
+  try {
+    await apply(client, items);
+    await client.query('RELEASE SAVEPOINT sink_batch');
+    return [];
+  } catch (err) {
+    await client.query('ROLLBACK TO SAVEPOINT sink_batch');
+    await client.query('RELEASE SAVEPOINT sink_batch');
+    if (items.length === 1) return [{ item: items[0] as T, error: err as Error }];
+    const mid = Math.ceil(items.length / 2);
+    return [
+      ...(await applyIsolating(client, items.slice(0, mid), apply)),
+      ...(await applyIsolating(client, items.slice(mid), apply)),
+    ];
+  }
 }
 
 /** Prepared SQL for one table: built once per layout, parameterised per batch. */
@@ -114,29 +141,6 @@ export class TableWriter {
         hard.map((a) => a.record.fetchedAt),
         hard.map((a) => a.record.op === 'purge'),
       ]);
-    }
-  }
-
-  /**
-   * Applies the actions, isolating the ones Postgres refuses by bisecting under savepoints (as the
-   * JDBC sinks "unroll" a failed batch): the good rows are written, the poison ones returned.
-   */
-  async applyIsolating(client: pg.PoolClient, actions: readonly Action[]): Promise<Failure[]> {
-    if (actions.length === 0) return [];
-    await client.query('SAVEPOINT sink_batch');
-    try {
-      await this.apply(client, actions);
-      await client.query('RELEASE SAVEPOINT sink_batch');
-      return [];
-    } catch (err) {
-      await client.query('ROLLBACK TO SAVEPOINT sink_batch');
-      await client.query('RELEASE SAVEPOINT sink_batch');
-      if (actions.length === 1) return [{ action: actions[0] as Action, error: err as Error }];
-      const mid = Math.ceil(actions.length / 2);
-      return [
-        ...(await this.applyIsolating(client, actions.slice(0, mid))),
-        ...(await this.applyIsolating(client, actions.slice(mid))),
-      ];
     }
   }
 }

@@ -6,12 +6,12 @@ import type { EndpointName } from '../../src/kombo/endpoints.ts';
 import { tableLayout } from '../../src/sink/layout.ts';
 import { startSink } from '../../src/sink/role.ts';
 import { ensureTable } from '../../src/sink/tables.ts';
-import type { OutRecord, Producer } from '../../src/topics/kafka.ts';
+import type { Producer } from '../../src/topics/kafka.ts';
 import { dlqTopic, recordTopic } from '../../src/topics/names.ts';
-import { encodeKeyJson, type RecordOp, recordHeaders } from '../../src/topics/records.ts';
 import { type RecordSchema, readValueSchema } from '../../src/topics/schemas.ts';
 import { testDeps } from '../helpers/config.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
+import { recordsOf, t } from '../helpers/records.ts';
 import { eventually, readTopic } from '../helpers/topics.ts';
 
 const EP: EndpointName = 'ats/tags';
@@ -48,46 +48,7 @@ afterAll(async () => {
   await ctx?.close();
 });
 
-const t = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
-function rec(
-  id: string,
-  o: {
-    fetchedAt: string;
-    changedAt?: string;
-    name?: string;
-    op?: RecordOp;
-    deleted?: boolean;
-    value?: unknown;
-    extra?: object;
-  },
-  integration = 'lever:one',
-): OutRecord {
-  const value =
-    o.value !== undefined
-      ? o.value
-      : o.op === 'tombstone' || (o.op === 'purge' && o.value === null)
-        ? null
-        : {
-            id,
-            remote_id: id,
-            name: o.name ?? id,
-            changed_at: o.changedAt ?? o.fetchedAt,
-            remote_deleted_at: o.deleted ? o.fetchedAt : null,
-            remote_data: { x: 1 },
-            ...o.extra,
-          };
-  return {
-    key: encodeKeyJson({ integration_id: integration, id }),
-    value: value === null ? null : typeof value === 'string' ? value : JSON.stringify(value),
-    headers: recordHeaders({
-      integrationId: integration,
-      endpoint: EP,
-      fetchedAt: o.fetchedAt,
-      syncId: 's',
-      op: o.op ?? (value === null ? 'tombstone' : 'upsert'),
-    }),
-  };
-}
+const rec = recordsOf(EP);
 const row = async (id: string, schemaName = ctx.schema) =>
   (await ctx.pool.query(`SELECT * FROM "${schemaName}".ats_tags WHERE id = $1`, [id])).rows[0];
 const waitRow = (id: string, ok: (r: any) => boolean) =>
