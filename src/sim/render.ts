@@ -228,6 +228,7 @@ function absenceType(ctx: RenderContext, e: Entity): Json {
     unit,
     half_days_supported: unit === 'DAYS',
     exact_times_supported: unit === 'HOURS',
+    custom_fields: customFields(r),
     ...meta(e),
     remote_data: remoteData(ctx, e, r),
   };
@@ -402,6 +403,8 @@ function absence(ctx: RenderContext, e: Entity): Json {
     status: r.pick(['REQUESTED', 'APPROVED', 'APPROVED', 'DECLINED', 'CANCELLED']),
     employee_note: r.maybe(0.6, () => r.pick(['Family trip', 'Doctor appointment', 'Conference', 'Moving house'])),
     type_id: e.rel.type?.id ?? null,
+    // Deprecated in Kombo's spec, still sent: the manager who approved, when the tool says.
+    approver_id: e.rel.employee?.rel.manager?.id ?? null,
     remote_created_at: iso(e.createdAt),
     remote_updated_at: iso(e.c),
     ...meta(e),
@@ -473,12 +476,34 @@ function simpleNamed(ctx: RenderContext, e: Entity, names: readonly string[]): J
   };
 }
 
+/** An application stage as GET /ats/application-stages returns it (SDK 1.3.3 added status, custom_fields). */
+function stage(ctx: RenderContext, e: Entity): Json {
+  const { id, remote_id, name, ...rest } = simpleNamed(ctx, e, STAGES);
+  const { version: r } = rngs(ctx, e);
+  return {
+    id,
+    remote_id,
+    name,
+    // Not every ATS says whether a stage is still in use.
+    status: ctx.tool === 'workable' ? null : e.d || r.bool(0.15) ? 'INACTIVE' : 'ACTIVE',
+    custom_fields: r.bool(0.7) ? {} : { sla_days: r.int(2, 10) },
+    ...rest,
+  };
+}
+
+/** The stage nested in a candidate's applications: unchanged since SDK 1.1.3. */
 const stageRef = (ctx: RenderContext, s: Entity) => ({
   id: s.id,
   remote_id: s.remoteId,
   name: simpleNamed(ctx, s, STAGES).name,
   index: s.idx % STAGES.length,
 });
+
+/** The stage nested in applications and jobs: the 1.1.3 reference plus the stage's status and custom fields. */
+function currentStage(ctx: RenderContext, s: Entity): Json {
+  const { status, custom_fields } = stage(ctx, s);
+  return { ...stageRef(ctx, s), status, custom_fields };
+}
 
 function jobName(ctx: RenderContext, j: Entity): string {
   const { version: r } = rngs(ctx, j);
@@ -521,7 +546,10 @@ function job(ctx: RenderContext, e: Entity): Json {
     contact_id: e.rel.users?.[0]?.id ?? null,
     ...meta(e),
     remote_data: remoteData(ctx, e, r),
-    stages: (e.rel.stages ?? []).map((s) => stageRef(ctx, s)),
+    stages: (e.rel.stages ?? []).map((s) => ({
+      ...currentStage(ctx, s),
+      remote_data: remoteData(ctx, s, rngs(ctx, s).version),
+    })),
     screening_questions: [
       {
         id: `${e.id.slice(0, 20)}sq01`,
@@ -549,6 +577,7 @@ function job(ctx: RenderContext, e: Entity): Json {
         status: status === 'OPEN' ? 'ACTIVE' : 'INACTIVE',
         visibility: 'PUBLIC',
         url: `https://jobs.example.com/${e.remoteId}/apply`,
+        remote_data: r.bool(0.5) ? { [`/${ctx.tool}/job_posts/jp-${e.remoteId}`]: { live: status === 'OPEN' } } : null,
       },
     ],
     hiring_team: (e.rel.users ?? []).map((u, i) => {
@@ -685,7 +714,7 @@ function application(ctx: RenderContext, e: Entity): Json {
           tags: cand.tags,
         }
       : null,
-    current_stage: e.rel.stage ? stageRef(ctx, e.rel.stage) : null,
+    current_stage: e.rel.stage ? currentStage(ctx, e.rel.stage) : null,
     job: jobRef(ctx, e.rel.job),
     interviews: (e.rel.interviews ?? []).map((i) => {
       const x = interviewCore(ctx, i);
@@ -812,7 +841,7 @@ const RENDERERS: Record<EndpointName, (ctx: RenderContext, e: Entity) => Json> =
   'ats/jobs': job,
   'ats/users': user,
   'ats/tags': (ctx, e) => simpleNamed(ctx, e, TAGS),
-  'ats/application-stages': (ctx, e) => simpleNamed(ctx, e, STAGES),
+  'ats/application-stages': stage,
   'ats/interviews': interview,
   'ats/offers': offer,
 };
