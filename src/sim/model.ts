@@ -40,6 +40,17 @@ export interface Relations {
   stages?: Entity[];
   users?: Entity[];
   tags?: Entity[];
+  /** Staffing entities' places and legal entities (their groups are `groups`). */
+  locations?: Entity[];
+  legalEntities?: Entity[];
+  /** A performance review's reviewer (the reviewee is `employee`) and cycle. */
+  reviewer?: Entity | null;
+  cycle?: Entity | null;
+  /** A user's system role; a job's roles for its hiring team (the first for the first member, ...). */
+  role?: Entity | null;
+  roles?: Entity[];
+  /** A note's author. */
+  author?: Entity | null;
   // Reverse relations, kept so nested lists render without scanning.
   employments?: Entity[];
   balances?: Entity[];

@@ -8,8 +8,9 @@ import { signWebhook, verifyWebhook } from '../../src/kombo/signature.ts';
 import { type Simulator, startSimulator } from '../../src/sim/index.ts';
 
 // SDK method per endpoint: proves the simulator's responses parse with Kombo's official client.
+// ats/notes is newer than SDK 1.1.3 (Ruby SDK 1.2.6); sim-conformance.test.ts checks it.
 const SDK: Record<
-  EndpointName,
+  Exclude<EndpointName, 'ats/notes'>,
   (k: Kombo, page_size: number) => Promise<AsyncIterable<{ result: { data: { results: unknown[] } } }>>
 > = {
   'hris/employees': (k, p) => k.hris.getEmployees({ page_size: p, include_deleted: true }),
@@ -21,6 +22,10 @@ const SDK: Record<
   'hris/absences': (k, p) => k.hris.getAbsences({ page_size: p, include_deleted: true }),
   'hris/time-off-balances': (k, p) => k.hris.getTimeOffBalances({ page_size: p, include_deleted: true }),
   'hris/timesheets': (k, p) => k.hris.getTimesheets({ page_size: p, include_deleted: true }),
+  'hris/staffing-entities': (k, p) => k.hris.getStaffingEntities({ page_size: p, include_deleted: true }),
+  'hris/performance-reviews': (k, p) => k.hris.getPerformanceReviews({ page_size: p, include_deleted: true }),
+  'hris/performance-review-cycles': (k, p) =>
+    k.hris.getPerformanceReviewCycles({ page_size: p, include_deleted: true }),
   'ats/applications': (k, p) => k.ats.getApplications({ page_size: p, include_deleted: true }),
   'ats/candidates': (k, p) => k.ats.getCandidates({ page_size: p, include_deleted: true }),
   'ats/jobs': (k, p) => k.ats.getJobs({ page_size: p, include_deleted: true }),
@@ -29,6 +34,8 @@ const SDK: Record<
   'ats/application-stages': (k, p) => k.ats.getApplicationStages({ page_size: p, include_deleted: true }),
   'ats/interviews': (k, p) => k.ats.getInterviews({ page_size: p, include_deleted: true }),
   'ats/offers': (k, p) => k.ats.getOffers({ page_size: p, include_deleted: true }),
+  'ats/rejection-reasons': (k, p) => k.ats.getRejectionReasons({ page_size: p, include_deleted: true }),
+  'ats/roles': (k, p) => k.ats.getRoles({ page_size: p, include_deleted: true }),
 };
 
 const SECRET = 'whsec_sim_test';
@@ -96,13 +103,13 @@ async function listAll(endpoint: string, integration: string, query = ''): Promi
 }
 
 describe('the simulator speaks Kombo API (official SDK as client)', () => {
-  for (const { name, category } of ENDPOINTS) {
+  for (const { name, category } of ENDPOINTS.filter((e) => e.name !== 'ats/notes')) {
     it(`${name} parses with @kombo-api/sdk across pages and matches the truth`, async () => {
       const integration = category === 'hris' ? HRIS : ATS;
       const kombo = new Kombo({ api_key: sim.apiKey, integration_id: integration, server_url: sim.url });
       let n = 0;
       let pages = 0;
-      for await (const page of await SDK[name](kombo, 7)) {
+      for await (const page of await SDK[name as keyof typeof SDK](kombo, 7)) {
         n += page.result.data.results.length;
         pages++;
       }
