@@ -43,11 +43,15 @@ const NESTED: Record<NestedRelation, { endpoint: EndpointName; model: string }> 
   'staffing-entity-groups': { endpoint: 'hris/staffing-entities', model: 'hris_join_staffing_entities_groups' },
 };
 
+/** The record a change is about, if it is still in the tool. */
 function target(i: SimIntegration, endpoint: EndpointName, id: string | undefined, r: Rng): Entity | undefined {
-  const store = i.store(endpoint);
-  if (id !== undefined) return store.byId.get(id);
-  const live = store.list.filter((e) => store.has(e) && !e.d);
-  return live.length ? r.pick(live) : undefined;
+  const e = id === undefined ? pickPresent(i, endpoint, r) : i.store(endpoint).byId.get(id);
+  return e && !e.d && !e.g ? e : undefined;
+}
+
+function pickPresent(i: SimIntegration, endpoint: EndpointName, r: Rng): Entity | undefined {
+  const present = i.present(endpoint);
+  return present.length ? r.pick(present) : undefined;
 }
 
 function toggle(list: Entity[], pool: Entity[], r: Rng): void {
@@ -60,10 +64,7 @@ function toggle(list: Entity[], pool: Entity[], r: Rng): void {
 
 /** Random but consistent relations for a new record of `endpoint`. */
 function relationsFor(i: SimIntegration, endpoint: EndpointName, r: Rng): Relations {
-  const livePick = (ep: EndpointName) => {
-    const live = [...i.store(ep).live()].filter((e) => !e.d);
-    return live.length ? r.pick(live) : null;
-  };
+  const livePick = (ep: EndpointName) => pickPresent(i, ep, r) ?? null;
   if (i.category === 'HRIS') {
     const refs = hrisRefs(i);
     const employee = refs.employees.length ? r.pick(refs.employees) : undefined;
@@ -86,7 +87,11 @@ function relationsFor(i: SimIntegration, endpoint: EndpointName, r: Rng): Relati
   return {};
 }
 
-/** Applies one change at time `at`; returns the webhook model names it touched. */
+/**
+ * Applies one change to the tool at time `at`; returns the webhook model names of what Kombo's copy
+ * shows changed. A deletion only makes the record vanish from the tool: the sync decides whether
+ * Kombo notices (`SimIntegration.detectVanished`).
+ */
 export function applyChange(i: SimIntegration, c: Change, at: number, r: Rng): string[] {
   if (c.op === 'create') {
     if (c.endpoint === 'hris/employees') {
@@ -104,7 +109,7 @@ export function applyChange(i: SimIntegration, c: Change, at: number, r: Rng): s
       const employee = r.pick(refs.employees);
       addReview(i, r, at, refs, employee, employee.rel.manager ?? null);
     } else if (c.endpoint === 'ats/notes') {
-      const candidate = target(i, 'ats/candidates', undefined, r);
+      const candidate = pickPresent(i, 'ats/candidates', r);
       if (!candidate) return [];
       addNote(i, r, at, atsRefs(i), candidate);
     } else i.create(c.endpoint, relationsFor(i, c.endpoint, r), at);
@@ -112,16 +117,18 @@ export function applyChange(i: SimIntegration, c: Change, at: number, r: Rng): s
   }
   if (c.op === 'update' || c.op === 'delete') {
     const e = target(i, c.endpoint, c.id, r);
-    if (!e || e.d) return [];
-    if (c.op === 'update') {
-      if (e.kind === 'ats/applications' && r.bool(0.5)) e.rel.stage = r.pick(atsRefs(i).stages);
-      i.update(e, at);
-    } else i.delete(e, at);
+    if (!e) return [];
+    if (c.op === 'delete') {
+      i.vanish(e, at);
+      return [];
+    }
+    if (e.kind === 'ats/applications' && r.bool(0.5)) e.rel.stage = r.pick(atsRefs(i).stages);
+    i.update(e, at);
     return [OWN_MODEL[e.kind]];
   }
   const { endpoint, model } = NESTED[c.relation];
   const e = target(i, endpoint, c.id, r);
-  if (!e || e.d) return [];
+  if (!e) return [];
   if (c.relation === 'employee-groups' || c.relation === 'staffing-entity-groups')
     toggle((e.rel.groups ??= []), hrisRefs(i).groups, r);
   if (c.relation === 'candidate-tags') toggle((e.rel.tags ??= []), atsRefs(i).tags, r);

@@ -51,6 +51,8 @@ export class SimIntegration implements RenderContext {
   setupDone: boolean;
   deleted = false;
   #nextIdx = new Map<EndpointName, number>();
+  /** Records gone from the tool that Kombo has not marked deleted yet. */
+  #vanished: Entity[] = [];
 
   constructor(opts: {
     id: string;
@@ -96,6 +98,7 @@ export class SimIntegration implements RenderContext {
       c: at,
       t: 0,
       d: 0,
+      g: 0,
       createdAt: at,
       rel,
     };
@@ -119,6 +122,26 @@ export class SimIntegration implements RenderContext {
     e.d = at;
     e.c = at;
     this.touchDependents(e, at);
+  }
+
+  /** The record is deleted in the tool; Kombo's copy is unchanged until `detectVanished`. */
+  vanish(e: Entity, at: number): void {
+    if (e.d || e.g) return;
+    e.g = at;
+    this.#vanished.push(e);
+  }
+
+  /** What a sync that detects deletions does: every vanished record is marked deleted now. */
+  detectVanished(at: number): Entity[] {
+    const found = this.#vanished.filter((e) => this.store(e.kind).has(e));
+    this.#vanished = [];
+    for (const e of found) this.delete(e, at);
+    return found;
+  }
+
+  /** The records of an endpoint that are still in the tool (neither deleted nor vanished). */
+  present(ep: EndpointName): Entity[] {
+    return [...this.store(ep).live()].filter((e) => !e.d && !e.g);
   }
 
   purge(e: Entity): void {
@@ -374,24 +397,22 @@ export function addNote(
 
 /** The reference records an integration's generators pick from, recovered from its stores. */
 export function hrisRefs(i: SimIntegration): HrisRefs {
-  const live = (ep: EndpointName) => [...i.store(ep).live()].filter((e) => !e.d);
   return {
-    employees: live('hris/employees'),
-    legal: live('hris/legal-entities'),
-    locations: live('hris/locations'),
-    groups: live('hris/groups'),
-    types: live('hris/absence-types'),
-    cycles: live('hris/performance-review-cycles'),
+    employees: i.present('hris/employees'),
+    legal: i.present('hris/legal-entities'),
+    locations: i.present('hris/locations'),
+    groups: i.present('hris/groups'),
+    types: i.present('hris/absence-types'),
+    cycles: i.present('hris/performance-review-cycles'),
   };
 }
 
 export function atsRefs(i: SimIntegration): AtsRefs {
-  const live = (ep: EndpointName) => [...i.store(ep).live()].filter((e) => !e.d);
   return {
-    users: live('ats/users'),
-    tags: live('ats/tags'),
-    stages: live('ats/application-stages'),
-    jobs: live('ats/jobs'),
-    roles: live('ats/roles'),
+    users: i.present('ats/users'),
+    tags: i.present('ats/tags'),
+    stages: i.present('ats/application-stages'),
+    jobs: i.present('ats/jobs'),
+    roles: i.present('ats/roles'),
   };
 }

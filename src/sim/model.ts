@@ -21,6 +21,9 @@ export interface Entity {
   t: number;
   /** remote_deleted_at (ms, 0 = not deleted). */
   d: number;
+  /** When the record disappeared from the upstream tool (ms, 0 = still there): Kombo marks it deleted
+   * (d) only when a sync that detects deletions (a full one) notices. */
+  g: number;
   readonly createdAt: number;
   rel: Relations;
 }
