@@ -683,10 +683,7 @@ function job(ctx: RenderContext, e: Entity): Json {
     contact_id: e.rel.users?.[0]?.id ?? null,
     ...meta(e),
     remote_data: remoteData(ctx, e, r),
-    stages: (e.rel.stages ?? []).map((s) => ({
-      ...currentStage(ctx, s),
-      remote_data: remoteData(ctx, s, rngs(ctx, s).version),
-    })),
+    stages: (e.rel.stages ?? []).map((s) => ({ ...currentStage(ctx, s), remote_data: stage(ctx, s).remote_data })),
     screening_questions: [
       {
         id: `${e.id.slice(0, 20)}sq01`,
