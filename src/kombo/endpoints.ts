@@ -1,6 +1,7 @@
 /**
  * The Kombo list endpoints this connector can mirror, and which webhook model names touch each one.
- * Kept as data: the source is ../shared/reference/kombo-api.md §2.3-2.5 (SDK 1.1.3 and the OAS).
+ * Kept as data: the source is ../shared/reference/kombo-api.md §2.3-2.5 (SDK 1.1.3 and the OAS) and
+ * kombo-2026-update.md §2 (ats/notes exists in the Ruby SDK 1.2.6+ only).
  */
 export type Category = 'hris' | 'ats';
 
@@ -22,6 +23,9 @@ export const ENDPOINT_NAMES = [
   'hris/absences',
   'hris/time-off-balances',
   'hris/timesheets',
+  'hris/staffing-entities',
+  'hris/performance-reviews',
+  'hris/performance-review-cycles',
   'ats/applications',
   'ats/candidates',
   'ats/jobs',
@@ -30,6 +34,9 @@ export const ENDPOINT_NAMES = [
   'ats/application-stages',
   'ats/interviews',
   'ats/offers',
+  'ats/rejection-reasons',
+  'ats/roles',
+  'ats/notes',
 ] as const;
 
 export type EndpointName = (typeof ENDPOINT_NAMES)[number];

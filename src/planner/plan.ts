@@ -1,5 +1,5 @@
 import type { EndpointName } from '../kombo/endpoints.ts';
-import { endpointsForModels } from '../kombo/models.ts';
+import { endpointsForModels, unknownModels } from '../kombo/models.ts';
 import { isKnownEvent, type KomboEvent } from '../kombo/webhooks.ts';
 import { type FetchTask, newTask } from './task.ts';
 
@@ -15,6 +15,8 @@ export interface IntegrationUpdate {
 export interface Plan {
   tasks: FetchTask[];
   integration?: IntegrationUpdate;
+  /** data-changed model names the model map does not know: they planned nothing. */
+  unknownModels?: string[];
 }
 
 /** The mirrored endpoints of an integration's category (HRIS or ATS; others have none here). */
@@ -38,12 +40,11 @@ export function planEvent(event: KomboEvent, mirrored: readonly EndpointName[], 
   switch (event.type) {
     case 'data-changed': {
       const d = event.data;
-      const endpoints = endpointsForModels(
-        d.changed_models.map((m) => m.name),
-        endpointsOfCategory(d.integration_category, mirrored),
-      );
+      const names = d.changed_models.map((m) => m.name);
+      const endpoints = endpointsForModels(names, endpointsOfCategory(d.integration_category, mirrored));
       return {
         tasks: tasks(d.integration_id, endpoints, 'delta'),
+        unknownModels: unknownModels(names),
         integration: {
           integration_id: d.integration_id,
           tool: d.integration_tool,

@@ -63,6 +63,12 @@ export async function startPlanner(
       if (rows) for (const st of STATES) this.set({ state: st }, rows.filter((r) => r.state === st).length);
     },
   });
+  const unknown = new Counter({
+    name: 'kombo_stream_planner_unknown_models_total',
+    help: 'Model names of data-changed webhooks that no endpoint is mapped to (nothing is fetched for them)',
+    labelNames: ['model'],
+    registers: [deps.metrics],
+  });
   let state: 'starting' | 'ok' | 'failed' = 'starting';
   const consumer = deps.kafka.consumer({
     groupId: groupId(config.kafka.topicPrefix, 'planner'),
@@ -102,6 +108,13 @@ export async function startPlanner(
           continue;
         }
         const plan = planEvent(e, config.kombo.endpoints, now);
+        for (const model of plan.unknownModels ?? []) {
+          unknown.inc({ model });
+          log.warn(
+            { model, event: e.id },
+            'data-changed names a model the connector does not know; nothing fetched for it',
+          );
+        }
         if (plan.integration) updates.push(plan.integration);
         const id = plan.integration?.integration_id;
         if (id && e.type === 'integration-created') life.refresh.push(id);

@@ -2,7 +2,7 @@ import { ENDPOINT_NAMES, type EndpointName } from '../kombo/endpoints.ts';
 import { newLifecycle, type SimLifecycle } from './lifecycle.ts';
 import { EndpointStore, type Entity, type Relations } from './model.ts';
 import { komboId, Rng } from './random.ts';
-import type { RenderContext } from './render.ts';
+import { type RenderContext, roleScope } from './render.ts';
 
 export type Category = 'HRIS' | 'ATS';
 
@@ -20,6 +20,9 @@ export const OWN_MODEL: Record<EndpointName, string> = {
   'hris/absences': 'hris_absences',
   'hris/time-off-balances': 'hris_time_off_balances',
   'hris/timesheets': 'hris_timesheets',
+  'hris/staffing-entities': 'hris_staffing_entities',
+  'hris/performance-reviews': 'hris_performance_reviews',
+  'hris/performance-review-cycles': 'hris_performance_review_cycles',
   'ats/applications': 'ats_applications',
   'ats/candidates': 'ats_candidates',
   'ats/jobs': 'ats_jobs',
@@ -28,6 +31,9 @@ export const OWN_MODEL: Record<EndpointName, string> = {
   'ats/application-stages': 'ats_application_stages',
   'ats/interviews': 'ats_interviews',
   'ats/offers': 'ats_offers',
+  'ats/rejection-reasons': 'ats_rejection_reasons',
+  'ats/roles': 'ats_roles',
+  'ats/notes': 'ats_notes',
 };
 
 /**
@@ -48,6 +54,8 @@ export class SimIntegration implements RenderContext {
   readonly life: SimLifecycle;
   deleted = false;
   #nextIdx = new Map<EndpointName, number>();
+  /** Records gone from the tool that Kombo has not marked deleted yet. */
+  #vanished: Entity[] = [];
 
   constructor(opts: {
     id: string;
@@ -95,6 +103,7 @@ export class SimIntegration implements RenderContext {
       c: at,
       t: 0,
       d: 0,
+      g: 0,
       createdAt: at,
       rel,
     };
@@ -118,6 +127,26 @@ export class SimIntegration implements RenderContext {
     e.d = at;
     e.c = at;
     this.touchDependents(e, at);
+  }
+
+  /** The record is deleted in the tool; Kombo's copy is unchanged until `detectVanished`. */
+  vanish(e: Entity, at: number): void {
+    if (e.d || e.g) return;
+    e.g = at;
+    this.#vanished.push(e);
+  }
+
+  /** What a sync that detects deletions does: every vanished record is marked deleted now. */
+  detectVanished(at: number): Entity[] {
+    const found = this.#vanished.filter((e) => this.store(e.kind).has(e));
+    this.#vanished = [];
+    for (const e of found) this.delete(e, at);
+    return found;
+  }
+
+  /** The records of an endpoint that are still in the tool (neither deleted nor vanished). */
+  present(ep: EndpointName): Entity[] {
+    return [...this.store(ep).live()].filter((e) => !e.d && !e.g);
   }
 
   purge(e: Entity): void {
@@ -167,12 +196,22 @@ export class SimIntegration implements RenderContext {
         break;
       case 'hris/employees':
         each('hris/employees', (x) => x.rel.manager === e);
+        each('hris/performance-reviews', (x) => x.rel.employee === e || x.rel.reviewer === e);
         break;
       case 'hris/legal-entities':
         each('hris/employees', (x) => x.rel.legalEntity === e);
+        each('hris/staffing-entities', (x) => x.rel.legalEntities?.includes(e) === true);
         break;
       case 'hris/locations':
         each('hris/employees', (x) => x.rel.location === e);
+        each('hris/staffing-entities', (x) => x.rel.locations?.includes(e) === true);
+        break;
+      case 'hris/groups':
+        // Employees' group memberships do not match on the group itself (§2.4); staffing entities do.
+        each('hris/staffing-entities', (x) => x.rel.groups?.includes(e) === true);
+        break;
+      case 'hris/performance-review-cycles':
+        each('hris/performance-reviews', (x) => x.rel.cycle === e);
         break;
       case 'hris/absence-types':
         each('hris/absences', (x) => x.rel.type === e);
@@ -193,8 +232,12 @@ export class SimIntegration implements RenderContext {
       case 'ats/offers':
         if (e.rel.application) this.touch(e.rel.application, at);
         break;
+      case 'ats/roles':
+        each('ats/users', (x) => x.rel.role === e);
+        break;
       default:
-        // groups, absences, timesheets, jobs, users, tags: no nesting parent matches on them (§2.4)
+        // absences, timesheets, staffing entities, reviews, jobs, users, tags, rejection reasons,
+        // notes: no nesting parent matches on them (§2.4, and notes' own table in the Ruby SDK)
         break;
     }
   }
@@ -225,21 +268,64 @@ export function populate(i: SimIntegration, size: number, at: number): void {
       );
     }
     const types = Array.from({ length: 4 }, () => quiet.create('hris/absence-types', {}, at));
+    const cycles = Array.from({ length: 3 }, () => quiet.create('hris/performance-review-cycles', {}, at));
     const employees: Entity[] = [];
-    for (let n = 0; n < size; n++) addEmployee(quiet, r, at, { employees, legal, locations, groups, types });
+    const refs = { employees, legal, locations, groups, types, cycles };
+    for (let n = 0; n < size; n++) addEmployee(quiet, r, at, refs);
+    // Reviews of the people there were at the last cycles, by their managers and by themselves.
+    for (const employee of employees) {
+      if (employee.rel.manager && r.bool(0.5)) addReview(quiet, r, at, refs, employee, employee.rel.manager);
+      if (r.bool(0.2)) addReview(quiet, r, at, refs, employee, employee);
+    }
+    const positions: Entity[] = [];
+    for (let n = 0; n < Math.max(2, Math.floor(size / 10)); n++)
+      positions.push(
+        quiet.create(
+          'hris/staffing-entities',
+          { ...staffingRelations(r, refs), parent: n > 1 && r.bool(0.3) ? r.pick(positions.slice(0, 2)) : null },
+          at,
+        ),
+      );
   } else {
-    const users = Array.from({ length: Math.max(5, Math.floor(size / 20)) }, () => quiet.create('ats/users', {}, at));
+    // The role catalogue: system roles first, then job roles (render.ts names them by index).
+    const roles = Array.from({ length: 6 }, () => quiet.create('ats/roles', {}, at));
+    const users = Array.from({ length: Math.max(5, Math.floor(size / 20)) }, () =>
+      quiet.create('ats/users', { role: r.pick(systemRoles(roles)) }, at),
+    );
     const tags = Array.from({ length: 8 }, () => quiet.create('ats/tags', {}, at));
     const stages = Array.from({ length: 6 }, () => quiet.create('ats/application-stages', {}, at));
+    for (let n = 0; n < 5; n++) quiet.create('ats/rejection-reasons', {}, at);
     const jobs = Array.from({ length: Math.max(3, Math.floor(size / 10)) }, () =>
-      quiet.create(
-        'ats/jobs',
-        { stages: [...stages], users: [r.pick(users), r.pick(users)].filter((u, k, a) => a.indexOf(u) === k) },
-        at,
-      ),
+      quiet.create('ats/jobs', jobRelations(r, { users, stages, roles }), at),
     );
-    for (let n = 0; n < size; n++) addCandidate(quiet, r, at, { users, tags, stages, jobs });
+    for (let n = 0; n < size; n++) addCandidate(quiet, r, at, { users, tags, stages, jobs, roles });
   }
+}
+
+export const systemRoles = (roles: readonly Entity[]) => roles.filter((x) => roleScope(x) === 'SYSTEM');
+const jobRoles = (roles: readonly Entity[]) => roles.filter((x) => roleScope(x) === 'JOB');
+
+export function jobRelations(r: Rng, refs: Pick<AtsRefs, 'users' | 'stages' | 'roles'>): Relations {
+  const users = [r.pick(refs.users), r.pick(refs.users)].filter((u, k, a) => a.indexOf(u) === k);
+  return { stages: [...refs.stages], users, roles: jobRoles(refs.roles) };
+}
+
+export function staffingRelations(r: Rng, refs: Pick<HrisRefs, 'locations' | 'legal' | 'groups'>): Relations {
+  const some = (pool: Entity[]) => [r.pick(pool), ...(r.bool(0.3) ? [r.pick(pool)] : [])].filter(unique);
+  return { locations: some(refs.locations), legalEntities: [r.pick(refs.legal)], groups: some(refs.groups) };
+}
+
+const unique = <T>(x: T, k: number, a: readonly T[]) => a.indexOf(x) === k;
+
+export function addReview(
+  i: Pick<SimIntegration, 'create'>,
+  r: Rng,
+  at: number,
+  refs: Pick<HrisRefs, 'cycles'>,
+  employee: Entity,
+  reviewer: Entity | null,
+): Entity {
+  return i.create('hris/performance-reviews', { employee, reviewer, cycle: r.pick(refs.cycles) }, at);
 }
 
 export interface HrisRefs {
@@ -248,6 +334,7 @@ export interface HrisRefs {
   locations: Entity[];
   groups: Entity[];
   types: Entity[];
+  cycles: Entity[];
 }
 
 export function addEmployee(i: Pick<SimIntegration, 'create'>, r: Rng, at: number, refs: HrisRefs): Entity {
@@ -261,9 +348,7 @@ export function addEmployee(i: Pick<SimIntegration, 'create'>, r: Rng, at: numbe
       manager,
       legalEntity: r.pick(refs.legal),
       location: r.pick(refs.locations),
-      groups: [r.pick(refs.groups), ...(r.bool(0.4) ? [r.pick(refs.groups)] : [])].filter(
-        (g, k, a) => a.indexOf(g) === k,
-      ),
+      groups: [r.pick(refs.groups), ...(r.bool(0.4) ? [r.pick(refs.groups)] : [])].filter(unique),
     },
     at,
   );
@@ -283,6 +368,7 @@ export interface AtsRefs {
   tags: Entity[];
   stages: Entity[];
   jobs: Entity[];
+  roles: Entity[];
 }
 
 export function addCandidate(i: Pick<SimIntegration, 'create'>, r: Rng, at: number, refs: AtsRefs): Entity {
@@ -296,28 +382,42 @@ export function addCandidate(i: Pick<SimIntegration, 'create'>, r: Rng, at: numb
     );
     if (r.bool(0.4)) i.create('ats/interviews', { application: app, users: [r.pick(refs.users)] }, at);
     if (r.bool(0.1)) i.create('ats/offers', { application: app }, at);
+    if (r.bool(0.3)) addNote(i, r, at, refs, cand);
   }
   return cand;
 }
 
+/** A recruiter's note on a candidate, on one of their applications or (sometimes) on the candidate only. */
+export function addNote(
+  i: Pick<SimIntegration, 'create'>,
+  r: Rng,
+  at: number,
+  refs: Pick<AtsRefs, 'users'>,
+  candidate: Entity,
+): Entity {
+  const apps = candidate.rel.applications ?? [];
+  const application = apps.length && r.bool(0.8) ? r.pick(apps) : null;
+  return i.create('ats/notes', { candidate, application, author: r.bool(0.9) ? r.pick(refs.users) : null }, at);
+}
+
 /** The reference records an integration's generators pick from, recovered from its stores. */
 export function hrisRefs(i: SimIntegration): HrisRefs {
-  const live = (ep: EndpointName) => [...i.store(ep).live()].filter((e) => !e.d);
   return {
-    employees: live('hris/employees'),
-    legal: live('hris/legal-entities'),
-    locations: live('hris/locations'),
-    groups: live('hris/groups'),
-    types: live('hris/absence-types'),
+    employees: i.present('hris/employees'),
+    legal: i.present('hris/legal-entities'),
+    locations: i.present('hris/locations'),
+    groups: i.present('hris/groups'),
+    types: i.present('hris/absence-types'),
+    cycles: i.present('hris/performance-review-cycles'),
   };
 }
 
 export function atsRefs(i: SimIntegration): AtsRefs {
-  const live = (ep: EndpointName) => [...i.store(ep).live()].filter((e) => !e.d);
   return {
-    users: live('ats/users'),
-    tags: live('ats/tags'),
-    stages: live('ats/application-stages'),
-    jobs: live('ats/jobs'),
+    users: i.present('ats/users'),
+    tags: i.present('ats/tags'),
+    stages: i.present('ats/application-stages'),
+    jobs: i.present('ats/jobs'),
+    roles: i.present('ats/roles'),
   };
 }

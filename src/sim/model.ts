@@ -21,6 +21,9 @@ export interface Entity {
   t: number;
   /** remote_deleted_at (ms, 0 = not deleted). */
   d: number;
+  /** When the record disappeared from the upstream tool (ms, 0 = still there): Kombo marks it deleted
+   * (d) only when a sync that detects deletions (a full one) notices. */
+  g: number;
   readonly createdAt: number;
   rel: Relations;
 }
@@ -40,6 +43,17 @@ export interface Relations {
   stages?: Entity[];
   users?: Entity[];
   tags?: Entity[];
+  /** Staffing entities' places and legal entities (their groups are `groups`). */
+  locations?: Entity[];
+  legalEntities?: Entity[];
+  /** A performance review's reviewer (the reviewee is `employee`) and cycle. */
+  reviewer?: Entity | null;
+  cycle?: Entity | null;
+  /** A user's system role; a job's roles for its hiring team (the first for the first member, ...). */
+  role?: Entity | null;
+  roles?: Entity[];
+  /** A note's author. */
+  author?: Entity | null;
   // Reverse relations, kept so nested lists render without scanning.
   employments?: Entity[];
   balances?: Entity[];

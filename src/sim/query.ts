@@ -20,8 +20,19 @@ export class SimApiError extends Error {
   }
 }
 
-const inputInvalid = (message: string) =>
+export const inputInvalid = (message: string) =>
   new SimApiError(400, 'PLATFORM.INPUT_INVALID', 'The input is invalid.', message);
+
+/** The parameters every list endpoint takes (kombo-api.md §2.2): the only ones the simulator implements. */
+const COMMON_PARAMETERS = new Set([
+  'cursor',
+  'page_size',
+  'updated_after',
+  'include_deleted',
+  'ignore_unsupported_filters',
+  'ids',
+  'remote_ids',
+]);
 
 export interface ListQuery {
   pageSize: number;
@@ -49,6 +60,13 @@ function list(v: string | null): Set<string> | undefined {
  * requires the same filters on every page, and a cursor replayed with other filters is refused.
  */
 export function parseListQuery(params: URLSearchParams): ListQuery {
+  // Kombo filters by endpoint-specific parameters (employment_statuses, job_ids, ...); answering
+  // them unfiltered would hand a client records it asked to leave out.
+  for (const name of params.keys())
+    if (!COMMON_PARAMETERS.has(name))
+      throw inputInvalid(
+        `The simulator does not implement the filter "${name}"; it takes ${[...COMMON_PARAMETERS].join(', ')}.`,
+      );
   const ps = params.get('page_size');
   const pageSize = ps === null ? 100 : Number(ps);
   if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 250) {
@@ -62,8 +80,11 @@ export function parseListQuery(params: URLSearchParams): ListQuery {
     }
     updatedAfter = Date.parse(ua.endsWith('Z') || !ua.includes('T') ? ua : `${ua}Z`);
   }
+  for (const flag of ['include_deleted', 'ignore_unsupported_filters']) {
+    const v = params.get(flag);
+    if (v !== null && v !== 'true' && v !== 'false') throw inputInvalid(`${flag} must be true or false.`);
+  }
   const inc = params.get('include_deleted');
-  if (inc !== null && inc !== 'true' && inc !== 'false') throw inputInvalid('include_deleted must be true or false.');
   const q: ListQuery = {
     pageSize,
     updatedAfter,

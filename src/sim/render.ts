@@ -131,6 +131,24 @@ const TAGS = [
   'Returning',
 ];
 const SOURCES = ['LinkedIn', 'Employee Referral', 'Career Page', 'Indeed', 'Agency', 'Event'];
+/** The rejection-reason catalogue; declined applications carry one of these names as free text. */
+const REJECTION_REASONS = ['Not a fit', 'Withdrew', 'Position filled', 'Salary expectations', 'No show'];
+/** ats/roles by index: three system roles, then three job roles (behind hiring teams). */
+const ROLE_CATALOGUE: readonly [string, 'SYSTEM' | 'JOB', string][] = [
+  ['Admin', 'SYSTEM', 'ADMIN'],
+  ['Recruiter', 'SYSTEM', 'RECRUITER'],
+  ['Interviewer', 'SYSTEM', 'INTERVIEWER'],
+  ['Hiring Manager', 'JOB', 'HIRING_MANAGER'],
+  ['Recruiter', 'JOB', 'RECRUITER'],
+  ['Coordinator', 'JOB', 'COORDINATOR'],
+];
+const NOTES = [
+  ['Phone screen', '<p>Strong communicator; interested in the platform team. Notice period: 3 months.</p>'],
+  ['Technical interview', '<p>Solid system design, weaker on testing. <b>Recommend</b> next round.</p>'],
+  ['Reference check', '<p>Former manager confirms ownership of the billing migration.</p>'],
+  ['Compensation', '<p>Expects a base salary at the top of the band; open to equity.</p>'],
+  [null, '<p>Candidate asked to reschedule to next week.</p>'],
+] as const;
 
 export const iso = (ms: number) => new Date(ms).toISOString();
 const day = (ms: number) => iso(Math.floor(ms / 86_400_000) * 86_400_000);
@@ -228,6 +246,7 @@ function absenceType(ctx: RenderContext, e: Entity): Json {
     unit,
     half_days_supported: unit === 'DAYS',
     exact_times_supported: unit === 'HOURS',
+    custom_fields: customFields(r),
     ...meta(e),
     remote_data: remoteData(ctx, e, r),
   };
@@ -402,6 +421,8 @@ function absence(ctx: RenderContext, e: Entity): Json {
     status: r.pick(['REQUESTED', 'APPROVED', 'APPROVED', 'DECLINED', 'CANCELLED']),
     employee_note: r.maybe(0.6, () => r.pick(['Family trip', 'Doctor appointment', 'Conference', 'Moving house'])),
     type_id: e.rel.type?.id ?? null,
+    // Deprecated in Kombo's spec, still sent: the manager who approved, when the tool says.
+    approver_id: e.rel.employee?.rel.manager?.id ?? null,
     remote_created_at: iso(e.createdAt),
     remote_updated_at: iso(e.c),
     ...meta(e),
@@ -436,6 +457,109 @@ function timesheet(ctx: RenderContext, e: Entity): Json {
   };
 }
 
+function staffingEntity(ctx: RenderContext, e: Entity): Json {
+  const { fixed, version: r } = rngs(ctx, e);
+  const status = e.d
+    ? 'CLOSED'
+    : r.pick(['OPEN_LIMITED', 'OPEN_LIMITED', 'OPEN_UNLIMITED', 'PENDING', 'FROZEN', 'FILLED']);
+  const [label, unified] = fixed.pick([
+    ['Full-time', 'FULL_TIME'],
+    ['Part-time', 'PART_TIME'],
+    ['Werkstudent', 'WORKING_STUDENT'],
+    ['Freelance', 'FREELANCE'],
+  ] as const);
+  return {
+    id: e.id,
+    remote_id: e.remoteId,
+    name: `${fixed.pick(TITLES)}${e.v > 1 ? ` (${e.v})` : ''}`,
+    model_type: ctx.tool === 'workday' ? 'POSITION' : fixed.pick(['POSITION', 'REQUISITION', 'JOB']),
+    description: r.maybe(
+      0.3,
+      () => `Headcount for ${r.pick(DEPARTMENTS)}, approved in ${r.pick(['Q1', 'Q2', 'Q3', 'Q4'])}.`,
+    ),
+    status,
+    employment_types: fixed.maybe(0.2, () => [{ remote_label: label, unified_type: unified }]),
+    number_of_openings: status === 'OPEN_LIMITED' ? r.int(1, 3) : null,
+    parent_id: e.rel.parent?.id ?? null,
+    remote_url: `https://hris.example.com/positions/${e.remoteId}`,
+    remote_created_at: iso(e.createdAt),
+    remote_updated_at: iso(e.c),
+    ...meta(e),
+    custom_fields: customFields(r),
+    locations: (e.rel.locations ?? []).map((l) => {
+      const { id, remote_id, name, type } = place(ctx, l, true);
+      return { id, remote_id, name, type };
+    }),
+    legal_entities: (e.rel.legalEntities ?? []).map((l) => {
+      const { id, remote_id, name } = place(ctx, l, false);
+      return { id, remote_id, name };
+    }),
+    groups: (e.rel.groups ?? []).map((g) => groupRef(ctx, g)),
+    // Skills (SDK 1.3.4) are a closed beta without their own feed; the simulated tools have none.
+    skills: [],
+  };
+}
+
+function reviewCycle(e: Entity): Json {
+  // A cycle every half year: the first three end with the half year the record was made in, later
+  // ones are planned ahead.
+  const made = new Date(e.createdAt);
+  const half = made.getUTCFullYear() * 2 + Math.floor(made.getUTCMonth() / 6) - 2 + e.idx;
+  const [year, h] = [Math.floor(half / 2), half % 2];
+  return {
+    id: e.id,
+    remote_id: e.remoteId,
+    name: `${year} ${h === 0 ? 'Mid-Year' : 'Year-End'} Review${e.v > 1 ? ` (${e.v})` : ''}`,
+    review_period_start_date: iso(Date.UTC(year, h * 6, 1)),
+    ...meta(e),
+  };
+}
+
+/** The employee as a review names its reviewee or reviewer. */
+function personRef(ctx: RenderContext, p: Entity): Json {
+  const { first, last } = employeeNames(ctx, p);
+  return {
+    id: p.id,
+    remote_id: p.remoteId,
+    first_name: first,
+    last_name: last,
+    display_full_name: `${first} ${last}`,
+    work_email: emailOf(first, last, domain(ctx)),
+    remote_deleted_at: p.d ? iso(p.d) : null,
+  };
+}
+
+function performanceReview(ctx: RenderContext, e: Entity): Json {
+  const { version: r } = rngs(ctx, e);
+  const reviewee = e.rel.employee as Entity;
+  const reviewer = e.rel.reviewer ?? null;
+  const scale = ['Below expectations', 'Meets expectations', 'Exceeds expectations', 'Outstanding'];
+  return {
+    id: e.id,
+    remote_id: e.remoteId,
+    type:
+      reviewer === null
+        ? null
+        : reviewer === reviewee
+          ? 'SELF'
+          : reviewer === reviewee.rel.manager
+            ? 'MANAGER'
+            : 'PEER',
+    summary_comment: r.maybe(0.2, () =>
+      r.pick(['Consistently delivers.', 'Grew into the tech lead role.', 'Needs support on prioritising.']),
+    ),
+    summary_rating: r.maybe(0.15, () =>
+      ctx.tool === 'hibob'
+        ? { type: 'SINGLE_SELECT', ordered_options: scale, value: r.pick(scale) }
+        : { type: 'NUMERIC', min: 1, max: 5, value: r.int(2, 5) },
+    ),
+    ...meta(e),
+    reviewee: personRef(ctx, reviewee),
+    reviewer: reviewer ? personRef(ctx, reviewer) : null,
+    review_cycle: e.rel.cycle ? reviewCycle(e.rel.cycle) : null,
+  };
+}
+
 // ---------------------------------------------------------------- ATS
 
 function user(ctx: RenderContext, e: Entity): Json {
@@ -450,15 +574,31 @@ function user(ctx: RenderContext, e: Entity): Json {
     status: e.d ? 'INACTIVE' : r.pick(['ACTIVE', 'ACTIVE', 'ACTIVE', 'INACTIVE']),
     ...meta(e),
     remote_data: remoteData(ctx, e, r),
-    system_roles: [
-      {
-        remote_id: String(e.idx % 3),
-        remote_label: r.pick(['Admin', 'Recruiter', 'Interviewer']),
-        scope: 'SYSTEM',
-        unified_type: r.pick(['ADMIN', 'RECRUITER', 'INTERVIEWER']),
-      },
-    ],
+    system_roles: e.rel.role ? [roleAssignment(e.rel.role)] : [],
   };
+}
+
+export const roleScope = (role: Entity): 'SYSTEM' | 'JOB' =>
+  (ROLE_CATALOGUE[role.idx % ROLE_CATALOGUE.length] as (typeof ROLE_CATALOGUE)[number])[1];
+
+function role(e: Entity): Json {
+  const [label, scope, unified] = ROLE_CATALOGUE[e.idx % ROLE_CATALOGUE.length] as (typeof ROLE_CATALOGUE)[number];
+  const round = Math.floor(e.idx / ROLE_CATALOGUE.length);
+  return {
+    id: e.id,
+    remote_id: e.remoteId,
+    remote_label: `${label}${round ? ` ${round + 1}` : ''}${e.v > 1 ? ` (${e.v})` : ''}`,
+    scope,
+    // A tool's own roles beyond the catalogue are not mapped to a unified type.
+    unified_type: round ? null : unified,
+    ...meta(e),
+  };
+}
+
+/** A role as users' system_roles and hiring teams' job_roles carry it. */
+function roleAssignment(e: Entity): Json {
+  const { remote_id, remote_label, scope, unified_type } = role(e);
+  return { remote_id, remote_label, scope, unified_type };
 }
 
 function simpleNamed(ctx: RenderContext, e: Entity, names: readonly string[]): Json {
@@ -473,12 +613,34 @@ function simpleNamed(ctx: RenderContext, e: Entity, names: readonly string[]): J
   };
 }
 
+/** An application stage as GET /ats/application-stages returns it (SDK 1.3.3 added status, custom_fields). */
+function stage(ctx: RenderContext, e: Entity): Json {
+  const { id, remote_id, name, ...rest } = simpleNamed(ctx, e, STAGES);
+  const { version: r } = rngs(ctx, e);
+  return {
+    id,
+    remote_id,
+    name,
+    // Not every ATS says whether a stage is still in use.
+    status: ctx.tool === 'workable' ? null : e.d || r.bool(0.15) ? 'INACTIVE' : 'ACTIVE',
+    custom_fields: r.bool(0.7) ? {} : { sla_days: r.int(2, 10) },
+    ...rest,
+  };
+}
+
+/** The stage nested in a candidate's applications: unchanged since SDK 1.1.3. */
 const stageRef = (ctx: RenderContext, s: Entity) => ({
   id: s.id,
   remote_id: s.remoteId,
   name: simpleNamed(ctx, s, STAGES).name,
   index: s.idx % STAGES.length,
 });
+
+/** The stage nested in applications and jobs: the 1.1.3 reference plus the stage's status and custom fields. */
+function currentStage(ctx: RenderContext, s: Entity): Json {
+  const { status, custom_fields } = stage(ctx, s);
+  return { ...stageRef(ctx, s), status, custom_fields };
+}
 
 function jobName(ctx: RenderContext, j: Entity): string {
   const { version: r } = rngs(ctx, j);
@@ -521,7 +683,7 @@ function job(ctx: RenderContext, e: Entity): Json {
     contact_id: e.rel.users?.[0]?.id ?? null,
     ...meta(e),
     remote_data: remoteData(ctx, e, r),
-    stages: (e.rel.stages ?? []).map((s) => stageRef(ctx, s)),
+    stages: (e.rel.stages ?? []).map((s) => ({ ...currentStage(ctx, s), remote_data: stage(ctx, s).remote_data })),
     screening_questions: [
       {
         id: `${e.id.slice(0, 20)}sq01`,
@@ -549,6 +711,7 @@ function job(ctx: RenderContext, e: Entity): Json {
         status: status === 'OPEN' ? 'ACTIVE' : 'INACTIVE',
         visibility: 'PUBLIC',
         url: `https://jobs.example.com/${e.remoteId}/apply`,
+        remote_data: r.bool(0.5) ? { [`/${ctx.tool}/job_posts/jp-${e.remoteId}`]: { live: status === 'OPEN' } } : null,
       },
     ],
     hiring_team: (e.rel.users ?? []).map((u, i) => {
@@ -560,14 +723,10 @@ function job(ctx: RenderContext, e: Entity): Json {
         last_name: x.last_name,
         email: x.email,
         hiring_team_roles: [i === 0 ? 'HIRING_MANAGER' : 'RECRUITER'],
-        job_roles: [
-          {
-            remote_id: String(i),
-            remote_label: i === 0 ? 'Hiring Manager' : 'Recruiter',
-            scope: 'JOB',
-            unified_type: i === 0 ? 'HIRING_MANAGER' : 'RECRUITER',
-          },
-        ],
+        job_roles: (() => {
+          const held = e.rel.roles?.[i === 0 ? 0 : 1];
+          return held ? [roleAssignment(held)] : [];
+        })(),
       };
     }),
   };
@@ -635,7 +794,7 @@ function applicationCore(ctx: RenderContext, e: Entity) {
   const outcome = e.d ? 'DECLINED' : r.pick(['PENDING', 'PENDING', 'PENDING', 'HIRED', 'DECLINED']);
   return {
     outcome,
-    rejection_reason_name: outcome === 'DECLINED' ? r.pick(['Not a fit', 'Withdrew', 'Position filled']) : null,
+    rejection_reason_name: outcome === 'DECLINED' ? r.pick(REJECTION_REASONS) : null,
     rejected_at: outcome === 'DECLINED' ? iso(e.c) : null,
     remote_url: `https://ats.example.com/applications/${e.remoteId}`,
     r,
@@ -685,7 +844,7 @@ function application(ctx: RenderContext, e: Entity): Json {
           tags: cand.tags,
         }
       : null,
-    current_stage: e.rel.stage ? stageRef(ctx, e.rel.stage) : null,
+    current_stage: e.rel.stage ? currentStage(ctx, e.rel.stage) : null,
     job: jobRef(ctx, e.rel.job),
     interviews: (e.rel.interviews ?? []).map((i) => {
       const x = interviewCore(ctx, i);
@@ -794,6 +953,38 @@ function offer(ctx: RenderContext, e: Entity): Json {
   };
 }
 
+function rejectionReason(ctx: RenderContext, e: Entity): Json {
+  const { remote_data: _, ...rest } = simpleNamed(ctx, e, REJECTION_REASONS);
+  return rest;
+}
+
+function note(ctx: RenderContext, e: Entity): Json {
+  const { version: r } = rngs(ctx, e);
+  const [title, content] = NOTES[e.idx % NOTES.length] as (typeof NOTES)[number];
+  const author = e.rel.author ? user(ctx, e.rel.author) : null;
+  return {
+    id: e.id,
+    remote_id: e.remoteId,
+    candidate_id: e.rel.candidate?.id,
+    application_id: e.rel.application?.id ?? null,
+    author_id: author?.id ?? null,
+    title,
+    content_html: e.v > 1 ? `${content}<p>Edited (${e.v}).</p>` : content,
+    // Not every ATS has private notes.
+    is_private: ctx.tool === 'lever' ? null : r.bool(0.2),
+    remote_created_at: iso(e.createdAt),
+    remote_updated_at: iso(e.c),
+    ...meta(e),
+    author: author && {
+      id: author.id,
+      remote_id: author.remote_id,
+      first_name: author.first_name,
+      last_name: author.last_name,
+      email: author.email,
+    },
+  };
+}
+
 const RENDERERS: Record<EndpointName, (ctx: RenderContext, e: Entity) => Json> = {
   'hris/employees': employee,
   'hris/employments': employment,
@@ -807,14 +998,20 @@ const RENDERERS: Record<EndpointName, (ctx: RenderContext, e: Entity) => Json> =
     type: e.rel.type ? absenceType(ctx, e.rel.type) : null,
   }),
   'hris/timesheets': timesheet,
+  'hris/staffing-entities': staffingEntity,
+  'hris/performance-reviews': performanceReview,
+  'hris/performance-review-cycles': (_ctx, e) => reviewCycle(e),
   'ats/applications': application,
   'ats/candidates': candidate,
   'ats/jobs': job,
   'ats/users': user,
   'ats/tags': (ctx, e) => simpleNamed(ctx, e, TAGS),
-  'ats/application-stages': (ctx, e) => simpleNamed(ctx, e, STAGES),
+  'ats/application-stages': stage,
   'ats/interviews': interview,
   'ats/offers': offer,
+  'ats/rejection-reasons': rejectionReason,
+  'ats/roles': (_ctx, e) => role(e),
+  'ats/notes': note,
 };
 
 export function render(ctx: RenderContext, e: Entity): Json {

@@ -3,9 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { isEndpointName } from '../kombo/endpoints.ts';
 import type { Change } from './changes.ts';
 import { accessError, type LifecyclePatch } from './lifecycle.ts';
-import { encodeCursor, parseListQuery, SimApiError, selectPage } from './query.ts';
+import { encodeCursor, inputInvalid, parseListQuery, SimApiError, selectPage } from './query.ts';
 import { render } from './render.ts';
-import type { ApiFaults, SimulatorCore } from './simulator.ts';
+import type { ApiFaults, SimulatorCore, SyncType } from './simulator.ts';
 import type { WebhookFaults } from './webhooks.ts';
 
 /**
@@ -157,11 +157,12 @@ export class SimServer {
     }
     const integration = this.#integration(req);
     if (path === '/v1/force-sync' && req.method === 'POST') {
-      const raw = await readBody(req);
-      const type = raw ? ((JSON.parse(raw) as { type?: string }).type ?? 'DELTA') : 'DELTA';
-      const syncType = type === 'FULL' ? 'FULL' : 'DELTA';
-      void this.core.runSync(integration.id, { type: syncType });
-      return { status: 'success', data: { already_queued: false, sync_id: `sync_${Date.now()}`, type: syncType } };
+      const sync = this.core.forceSync(integration.id, syncType(await readBody(req)));
+      sync.done.catch(() => {});
+      return {
+        status: 'success',
+        data: { already_queued: sync.alreadyQueued, sync_id: sync.syncId, type: sync.type },
+      };
     }
     const m = /^\/v1\/(hris|ats)\/([a-z-]+)$/.exec(path);
     const endpoint = m ? `${m[1]}/${m[2]}` : '';
@@ -321,6 +322,19 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 function sendError(res: ServerResponse, err: SimApiError): void {
   res.writeHead(err.status, { 'content-type': 'application/json' });
   res.end(err.body());
+}
+
+/** The body of POST /force-sync: `{type?: FULL | DELTA}`, FULL when absent (OAS, SDK 1.3.4). */
+function syncType(raw: string): SyncType {
+  let body: unknown = {};
+  try {
+    if (raw.trim()) body = JSON.parse(raw);
+  } catch {
+    throw inputInvalid('The request body is not valid JSON.');
+  }
+  const type = (body as { type?: unknown } | null)?.type ?? 'FULL';
+  if (type !== 'FULL' && type !== 'DELTA') throw inputInvalid('type must be FULL or DELTA.');
+  return type;
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {

@@ -85,11 +85,18 @@ export interface SimulatorOptions {
   purgeAfterMs?: number;
   /** Requests per window per API key; 429 beyond. */
   rateLimit?: { limit: number; windowMs: number };
+  /**
+   * Kombo marks records deleted only in full syncs (kombo-2026-update.md §5); true marks them in
+   * every sync, for tests that want a deletion to show with the delta that made it.
+   */
+  deletionsInDeltaSyncs?: boolean;
 }
+
+export type SyncType = 'FULL' | 'DELTA';
 
 export interface SyncResult {
   syncId: string;
-  type: 'FULL' | 'DELTA';
+  type: SyncType;
   changedModels: string[];
   startedAt: string;
   endedAt: string;
@@ -112,8 +119,11 @@ export class SimulatorCore {
   purgeAfterMs: number;
   rateLimit: { limit: number; windowMs: number };
   legacySyncFinished: boolean;
+  deletionsInDeltaSyncs: boolean;
   #pending = new Map<string, Change[]>();
-  #syncing = new Map<string, Promise<SyncResult>>();
+  /** The one sync per integration that is running (Kombo: running or queued). */
+  #syncing = new Map<string, { syncId: string; type: SyncType; done: Promise<SyncResult> }>();
+  #syncsStarted = new Map<string, number>();
   #live: NodeJS.Timeout | undefined;
   #counter = 0;
   readonly #holds = new Set<Hold>();
@@ -127,6 +137,7 @@ export class SimulatorCore {
     this.purgeAfterMs = opts.purgeAfterMs ?? Number.POSITIVE_INFINITY;
     this.rateLimit = opts.rateLimit ?? { limit: 1_000_000, windowMs: 60_000 };
     this.legacySyncFinished = opts.webhook?.legacySyncFinished ?? false;
+    this.deletionsInDeltaSyncs = opts.deletionsInDeltaSyncs ?? false;
     this.webhooks = new WebhookSender(
       Rng.of(this.seed, 'webhooks'),
       opts.webhook && {
@@ -248,29 +259,41 @@ export class SimulatorCore {
     this.#pending.set(integrationId, [...(this.#pending.get(integrationId) ?? []), ...changes]);
   }
 
-  /** Queues the changes and runs a sync that applies them. */
-  async change(integrationId: string, changes: Change[]): Promise<SyncResult> {
+  /** Queues the changes and runs a sync (a delta one unless told) that applies them. */
+  async change(integrationId: string, changes: Change[], type: SyncType = 'DELTA'): Promise<SyncResult> {
     this.queue(integrationId, changes);
-    return this.runSync(integrationId, { type: 'DELTA' });
+    return this.runSync(integrationId, { type });
   }
 
   /**
    * A Kombo-side sync: applies queued changes one by one over syncDurationMs (non-atomic: each is
-   * visible as soon as applied, with changed_at commitLagMs in the past), then sends data-changed
-   * (and sync-finished when enabled). One sync per integration at a time; a second request joins it.
+   * visible as soon as applied, with changed_at commitLagMs in the past), marks what vanished from
+   * the tool deleted if it is a full sync (or deletionsInDeltaSyncs), then sends data-changed (and
+   * sync-finished when enabled). One sync per integration at a time; a second request joins it.
    */
-  runSync(integrationId: string, opts: { type: 'FULL' | 'DELTA' } = { type: 'DELTA' }): Promise<SyncResult> {
-    const running = this.#syncing.get(integrationId);
-    if (running) return running;
-    const p = this.#sync(integrationId, opts.type).finally(() => this.#syncing.delete(integrationId));
-    this.#syncing.set(integrationId, p);
-    return p;
+  runSync(integrationId: string, opts: { type: SyncType } = { type: 'DELTA' }): Promise<SyncResult> {
+    return this.forceSync(integrationId, opts.type).done;
   }
 
-  async #sync(integrationId: string, type: 'FULL' | 'DELTA'): Promise<SyncResult> {
+  /**
+   * POST /force-sync: starts a sync unless one is running, in which case that one is the answer
+   * (already_queued), whatever type was asked for, as Kombo allows one per integration.
+   */
+  forceSync(
+    integrationId: string,
+    type: SyncType,
+  ): { alreadyQueued: boolean; syncId: string; type: SyncType; done: Promise<SyncResult> } {
+    const running = this.#syncing.get(integrationId);
+    if (running) return { alreadyQueued: true, ...running };
+    const syncId = `sync_${this.rng.int(1e9, 9e9)}`;
+    const done = this.#sync(integrationId, syncId, type).finally(() => this.#syncing.delete(integrationId));
+    this.#syncing.set(integrationId, { syncId, type, done });
+    return { alreadyQueued: false, syncId, type, done };
+  }
+
+  async #sync(integrationId: string, syncId: string, type: SyncType): Promise<SyncResult> {
     const i = this.integration(integrationId);
     if (!i) throw new Error(`unknown integration ${integrationId}`);
-    const syncId = `sync_${this.rng.int(1e9, 9e9)}`;
     const startedAt = Date.now();
     const changes = this.#pending.get(integrationId) ?? [];
     this.#pending.delete(integrationId);
@@ -285,12 +308,18 @@ export class SimulatorCore {
     }
     // A full sync after a scope-config change makes the data valid again.
     if (type === 'FULL') i.life.dataExpiredAt = null;
+    const detects = type === 'FULL' || this.deletionsInDeltaSyncs;
+    const detect = () => {
+      if (detects) for (const e of i.detectVanished(Date.now() - this.commitLagMs)) models.add(OWN_MODEL[e.kind]);
+    };
     const step = changes.length ? this.syncDurationMs / changes.length : 0;
     for (const c of changes) {
       if (step > 0) await new Promise((r) => setTimeout(r, step));
       if (i.deleted) break;
       for (const m of applyChange(i, c, Date.now() - this.commitLagMs, this.rng)) models.add(m);
+      detect();
     }
+    detect();
     this.#purge(i);
     const endedAt = Date.now();
     const base = { integration_id: i.id, integration_tool: i.tool, integration_category: i.category };
@@ -318,10 +347,20 @@ export class SimulatorCore {
     for (const s of i.stores.values()) for (const e of [...s.live()]) if (e.d && e.d <= cutoff) i.purge(e);
   }
 
-  /** Random upstream changes across integrations, synced in small batches, until stopped. */
-  startLiveChanges(opts: { changesPerSec: number; integrations?: string[]; batch?: number }): void {
+  /**
+   * Random upstream changes across integrations, synced in small batches, until stopped. Every
+   * `fullSyncEvery`-th sync of an integration is a full one (Kombo: deltas every 3 h, full syncs every
+   * 10 h), which is when deletions show.
+   */
+  startLiveChanges(opts: {
+    changesPerSec: number;
+    integrations?: string[];
+    batch?: number;
+    fullSyncEvery?: number;
+  }): void {
     this.stopLiveChanges();
     const batch = opts.batch ?? 3;
+    const fullEvery = opts.fullSyncEvery ?? 4;
     const period = Math.max(20, (1000 * batch) / opts.changesPerSec);
     this.#live = setInterval(() => {
       const ids =
@@ -334,7 +373,9 @@ export class SimulatorCore {
         i.id,
         Array.from({ length: batch }, () => randomChange(i, this.rng)),
       );
-      void this.runSync(i.id).catch(() => {});
+      const n = (this.#syncsStarted.get(i.id) ?? 0) + 1;
+      this.#syncsStarted.set(i.id, n);
+      void this.runSync(i.id, { type: n % fullEvery === 0 ? 'FULL' : 'DELTA' }).catch(() => {});
     }, period);
   }
 
@@ -345,7 +386,7 @@ export class SimulatorCore {
 
   /** Waits for running syncs and webhook deliveries to finish. */
   async settle(): Promise<void> {
-    while (this.#syncing.size) await Promise.allSettled([...this.#syncing.values()]);
+    while (this.#syncing.size) await Promise.allSettled([...this.#syncing.values()].map((s) => s.done));
     await this.webhooks.drain();
   }
 

@@ -94,12 +94,16 @@ describe('drift compaction (webhooks lost: only full fetches find changes)', () 
   it('corrects everything a drift run finds: changes and deletions; unchanged records are not emitted', async () => {
     await drift([HRIS, ATS]);
     expect(await settled([HRIS, ATS])).toEqual([]);
-    await sim.core.change(HRIS, [
-      { op: 'update', endpoint: 'hris/employees' },
-      { op: 'update', endpoint: 'hris/employees' },
-      { op: 'delete', endpoint: 'hris/timesheets' },
-      { op: 'nested', relation: 'employee-groups' },
-    ]);
+    await sim.core.change(
+      HRIS,
+      [
+        { op: 'update', endpoint: 'hris/employees' },
+        { op: 'update', endpoint: 'hris/employees' },
+        { op: 'delete', endpoint: 'hris/timesheets' },
+        { op: 'nested', relation: 'employee-groups' },
+      ],
+      'FULL',
+    ); // a full sync at Kombo, which marks the deletion
     await sim.core.change(ATS, [{ op: 'create', endpoint: 'ats/candidates' }]);
     expect((await compareWithTruth(ctx.pool, ctx.schema, sim.core, [HRIS, ATS])).length).toBeGreaterThan(0);
     const runs = await drift([HRIS, ATS]);
@@ -117,7 +121,8 @@ describe('drift compaction (webhooks lost: only full fetches find changes)', () 
   it('tombstones records that vanished upstream without a trace', async () => {
     const victim = sim.core.truth(HRIS, 'hris/absences', { includeDeleted: false })[0] as { id: string };
     sim.core.purgeAfterMs = 0;
-    await sim.core.change(HRIS, [{ op: 'delete', endpoint: 'hris/absences', id: victim.id }]);
+    // A full sync marks it deleted; the purge then removes it from Kombo altogether.
+    await sim.core.change(HRIS, [{ op: 'delete', endpoint: 'hris/absences', id: victim.id }], 'FULL');
     sim.core.purgeAfterMs = Number.POSITIVE_INFINITY;
     expect(sim.core.truth(HRIS, 'hris/absences').some((r) => r.id === victim.id)).toBe(false);
     const runs = await drift([HRIS]);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROLES } from '../../src/app/role.ts';
 import { type Runtime, startRuntime } from '../../src/app/runtime.ts';
+import { ENDPOINTS } from '../../src/kombo/endpoints.ts';
 import { freePort } from '../../src/localstack/process.ts';
 import { triggerSync } from '../../src/planner/trigger.ts';
 import { type Simulator, startSimulator } from '../../src/sim/index.ts';
@@ -84,6 +85,15 @@ describe('end to end: 20 integrations with live changes and webhooks', () => {
         .then((r) => r.rows[0]);
     expect(await eventually(inFlight, (x) => x.n > 0 && x.open === 0, 120_000)).toMatchObject({ open: 0 });
     expect(await converge('content')).toEqual({ missing: 0, stale: 0, extra: 0 });
+    // Deletions reached the mirror too: Kombo marks them only in full syncs (every fourth live one
+    // here); one still unnoticed at the end is live in Kombo's API and in the truth alike.
+    const deleted = ids
+      .flatMap((id) => {
+        const category = sim.core.integration(id)?.category.toLowerCase();
+        return ENDPOINTS.filter((e) => e.category === category).flatMap((e) => sim.core.truth(id, e.name));
+      })
+      .filter((r) => r.remote_deleted_at);
+    expect(deleted.length).toBeGreaterThan(0);
     const turns = await ctx.pool.query(
       `SELECT min(turns)::int AS min, count(*)::int AS n FROM "${ctx.stateSchema}".fetch_runs
        WHERE mode = 'full' AND status = 'done' AND endpoint IN ('hris/employees', 'ats/candidates')`,

@@ -158,7 +158,8 @@ describe('fetching into compacted topics', () => {
   it('a deletion is the record with remote_deleted_at, then a tombstone', async () => {
     const victim = (sim.core.truth(HRIS, 'hris/absences', { includeDeleted: false }) as any[])[0];
     const before = await records('hris/absences');
-    await sim.core.change(HRIS, [{ op: 'delete', endpoint: 'hris/absences', id: victim.id }]);
+    // A full sync at Kombo: the only kind that marks deletions.
+    await sim.core.change(HRIS, [{ op: 'delete', endpoint: 'hris/absences', id: victim.id }], 'FULL');
     await run(HRIS, 'hris/absences', 'delta');
     const added = await since('hris/absences', before);
     expect(added).toHaveLength(2);

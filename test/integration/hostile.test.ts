@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPublicApp, listen } from '../../src/app/http.ts';
 import type { RoleDeps, RunningRole } from '../../src/app/role.ts';
 import { startIngress } from '../../src/ingress/role.ts';
+import { endpointsForModels } from '../../src/kombo/models.ts';
 import { signWebhook } from '../../src/kombo/signature.ts';
 import { startPlanner } from '../../src/planner/role.ts';
 import { eventsTopic, tasksTopic } from '../../src/topics/names.ts';
@@ -198,6 +199,8 @@ describe('hostile input against the ingress', () => {
 
   it('accepts replays of a valid webhook (no timestamp in the signature) and plans it once', async () => {
     const body = valid('replayed-1');
+    // One task per endpoint the model re-fetches, however often the webhook came.
+    const once = endpointsForModels(['hris_employees'], deps.config.kombo.endpoints).length;
     const headers = { 'x-kombo-signature': signWebhook(SECRET, body) };
     for (let k = 0; k < 5; k++) {
       const res = await http.request({ method: 'POST', path: '/webhooks/kombo', headers, body });
@@ -209,13 +212,13 @@ describe('hostile input against the ingress', () => {
         (await readTopic(ctx.kafka, tasksTopic(deps.config.kafka.topicPrefix))).filter((r) =>
           r.value?.toString().includes('replayed-1'),
         ),
-      (t) => t.length >= 1,
+      (t) => t.length >= once,
     );
     await new Promise((r) => setTimeout(r, 2_000));
     const again = (await readTopic(ctx.kafka, tasksTopic(deps.config.kafka.topicPrefix))).filter((r) =>
       r.value?.toString().includes('replayed-1'),
     );
-    expect(planned.length).toBe(1);
-    expect(again.length).toBe(1);
+    expect(planned.length).toBe(once);
+    expect(again.length).toBe(once);
   });
 });

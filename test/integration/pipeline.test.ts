@@ -68,11 +68,15 @@ describe('the whole pipeline', () => {
       }));
       await sim.core.change(id, changes);
     }
-    await sim.core.change(ids[0] as string, [
-      { op: 'delete', endpoint: 'hris/employees' },
-      { op: 'nested', relation: 'employee-groups' },
-      { op: 'create', endpoint: 'hris/employees' },
-    ]);
+    await sim.core.change(
+      ids[0] as string,
+      [
+        { op: 'delete', endpoint: 'hris/employees' },
+        { op: 'nested', relation: 'employee-groups' },
+        { op: 'create', endpoint: 'hris/employees' },
+      ],
+      'FULL', // the kind of Kombo sync that marks deletions
+    );
     diff = await eventually(
       () => compareWithTruth(ctx.pool, ctx.schema, sim.core, ids),
       (d) => d.length === 0,

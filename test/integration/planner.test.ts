@@ -6,6 +6,7 @@ import type { RoleDeps, RunningRole } from '../../src/app/role.ts';
 import { integrationStatus } from '../../src/app/status.ts';
 import { adminRouter } from '../../src/ingress/admin.ts';
 import { EVENT_HEADERS } from '../../src/ingress/webhook.ts';
+import { ENDPOINT_NAMES } from '../../src/kombo/endpoints.ts';
 import { startPlanner } from '../../src/planner/role.ts';
 import { Scheduler } from '../../src/planner/scheduler.ts';
 import type { FetchTask } from '../../src/planner/task.ts';
@@ -23,6 +24,8 @@ let planner: RunningRole;
 let producer: Producer;
 let store: StateStore;
 const TOKEN = 'admin-token-for-tests-0001';
+const HRIS_ENDPOINTS = ENDPOINT_NAMES.filter((e) => e.startsWith('hris/')).length;
+const ATS_ENDPOINTS = ENDPOINT_NAMES.filter((e) => e.startsWith('ats/')).length;
 
 beforeAll(async () => {
   ctx = await createTestContext(import.meta.url);
@@ -86,6 +89,18 @@ describe('planner: events -> tasks', () => {
     expect(integration?.webhooks_seen_at).toBeInstanceOf(Date);
   });
 
+  it('a model it does not know plans nothing, and is counted by name', async () => {
+    await publish(dc('w-unknown', 'personio:two', ['hris_brand_new_model', 'hris_timesheets']));
+    await eventually(tasks, (t) => t.some((x) => x.reason.endsWith(':w-unknown')));
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect((await tasks()).filter((t) => t.reason.endsWith(':w-unknown')).map((t) => t.endpoint)).toEqual([
+      'hris/timesheets',
+    ]);
+    expect(await deps.metrics.getSingleMetricAsString('kombo_stream_planner_unknown_models_total')).toMatch(
+      /kombo_stream_planner_unknown_models_total\{model="hris_brand_new_model"\} 1/,
+    );
+  });
+
   it('integration-created -> full fetches of its category; integration-deleted -> purges; unknown -> nothing', async () => {
     await publish(
       {
@@ -102,10 +117,13 @@ describe('planner: events -> tasks', () => {
         data: { id: 'greenhouse:new', tool: 'greenhouse', category: 'ATS', deleted_at: new Date().toISOString() },
       },
     );
-    const all = await eventually(tasks, (t) => t.filter((x) => x.integration_id === 'greenhouse:new').length >= 16);
+    const all = await eventually(
+      tasks,
+      (t) => t.filter((x) => x.integration_id === 'greenhouse:new').length >= 2 * ATS_ENDPOINTS,
+    );
     const mine = all.filter((x) => x.integration_id === 'greenhouse:new');
-    expect(mine.filter((t) => t.mode === 'full')).toHaveLength(8);
-    expect(mine.filter((t) => t.mode === 'purge')).toHaveLength(8);
+    expect(mine.filter((t) => t.mode === 'full')).toHaveLength(ATS_ENDPOINTS);
+    expect(mine.filter((t) => t.mode === 'purge')).toHaveLength(ATS_ENDPOINTS);
     expect(all.some((t) => t.reason.includes('u1'))).toBe(false);
     expect((await store.getIntegration('greenhouse:new'))?.deleted_at).toBeInstanceOf(Date);
   });
@@ -131,8 +149,8 @@ describe('scheduler', () => {
     const before = new Set((await tasks()).map((t) => t.task_id));
     const [na, nb] = await Promise.all([a.tick(), b.tick()]);
     const after = (await tasks()).filter((t) => !before.has(t.task_id));
-    // 3 polled integrations x 9 endpoints x (delta + full) + the webhook one's 9 fulls
-    expect(na + nb).toBe(3 * 9 * 2 + 9);
+    // 3 polled integrations x every HRIS endpoint x (delta + full) + the webhook one's fulls
+    expect(na + nb).toBe(3 * HRIS_ENDPOINTS * 2 + HRIS_ENDPOINTS);
     expect(after).toHaveLength(na + nb);
     expect(after.filter((t) => t.integration_id === 'bamboohr:hooks').every((t) => t.mode === 'full')).toBe(true);
     expect(await a.tick()).toBe(0);
@@ -171,7 +189,7 @@ describe('scheduler', () => {
     );
     await due();
     const polled = await fresh();
-    expect(polled.filter((t) => t.mode === 'delta')).toHaveLength(9);
+    expect(polled.filter((t) => t.mode === 'delta')).toHaveLength(HRIS_ENDPOINTS);
     expect(
       (await integrationStatus(store, deps.config.planner.deltaPollIntervalMs, 'bamboohr:silent'))[0],
     ).toMatchObject({
@@ -235,7 +253,7 @@ describe('admin API', () => {
       expect((await call('POST', '/integrations/bamboohr:a/pause')).body.paused).toBe(true);
       expect((await store.getIntegration('bamboohr:a'))?.paused).toBe(true);
       const resumed = await call('POST', '/integrations/bamboohr:a/resume');
-      expect(resumed.body.tasks).toHaveLength(9);
+      expect(resumed.body.tasks).toHaveLength(HRIS_ENDPOINTS);
 
       const wm = await call('PUT', '/integrations/bamboohr:a/endpoints/hris/employees/watermark', {
         watermark: '2026-01-01T00:00:00.000Z',

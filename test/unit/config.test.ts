@@ -11,7 +11,7 @@ describe('loadConfig', () => {
     expect(c.http.port).toBe(8080);
     expect(c.kafka.topicPrefix).toBe('kombo');
     expect(c.kombo.endpoints).toContain('hris/employees');
-    expect(c.kombo.endpoints).toHaveLength(17);
+    expect(c.kombo.endpoints).toHaveLength(23);
     expect(c.schemaRegistryUrl).toBeUndefined();
   });
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.ts';
 import { tokenMatches } from '../../src/ingress/admin.ts';
 import { ENDPOINT_NAMES } from '../../src/kombo/endpoints.ts';
-import { endpointsForModels, MODEL_ENDPOINTS } from '../../src/kombo/models.ts';
+import { endpointsForModels, MODEL_ENDPOINTS, unknownModels } from '../../src/kombo/models.ts';
 import { parseWebhook } from '../../src/kombo/webhooks.ts';
 import { createLogger } from '../../src/observability/log.ts';
 import { coalesce, planEvent } from '../../src/planner/plan.ts';
@@ -12,7 +12,7 @@ import { newTask } from '../../src/planner/task.ts';
 
 const NOW = new Date('2026-11-18T10:00:00Z');
 
-// Every changed_models name in kombo-api.md §2.5 (SDK 1.1.3 plus 1.3.4).
+// Every changed_models name in kombo-api.md §2.5 (SDK 1.1.3 plus 1.3.4) and kombo-2026-update.md §3.
 const REFERENCE_MODELS =
   `hris_employees hris_employments hris_teams hris_join_employees_teams hris_locations hris_legal_entities
 hris_absence_types hris_absences hris_time_off_balances hris_timesheets hris_employee_document_categories hris_performance_reviews
@@ -21,7 +21,7 @@ hris_join_staffing_entities_groups hris_skill_proficiency_scales hris_skills hri
 hris_employee_skill_proficiency_ratings hris_join_staffing_entities_skills ats_applications ats_candidates ats_jobs ats_job_postings
 ats_screening_questions ats_join_jobs_screening_questions ats_application_stages ats_join_jobs_application_stages ats_users
 ats_join_jobs_users ats_join_user_job_role_assignments ats_join_users_roles ats_tags ats_join_candidates_tags ats_interviews
-ats_join_interviews_users ats_offers ats_rejection_reasons ats_roles`.split(/\s+/);
+ats_join_interviews_users ats_offers ats_rejection_reasons ats_roles ats_notes`.split(/\s+/);
 
 const dataChanged = (models: string[], category = 'HRIS') => ({
   id: 'evt1',
@@ -34,6 +34,12 @@ const dataChanged = (models: string[], category = 'HRIS') => ({
   },
 });
 
+const parse = (o: unknown) => {
+  const r = parseWebhook(JSON.stringify(o));
+  if (!r.ok) throw new Error(r.reason);
+  return r.event;
+};
+
 describe('model -> endpoint map', () => {
   it('covers every model name of the reference, and nothing unknown', () => {
     expect(Object.keys(MODEL_ENDPOINTS).sort()).toEqual([...REFERENCE_MODELS].sort());
@@ -41,13 +47,29 @@ describe('model -> endpoint map', () => {
   it('re-fetches nesting endpoints too (employments nest in employees)', () => {
     expect(endpointsForModels(['hris_employments'], ENDPOINT_NAMES)).toEqual(['hris/employees', 'hris/employments']);
     expect(endpointsForModels(['hris_join_employees_teams'], ENDPOINT_NAMES)).toEqual(['hris/employees']);
-    expect(endpointsForModels(['hris_performance_reviews'], ENDPOINT_NAMES)).toEqual([]);
+    expect(endpointsForModels(['hris_performance_review_cycles'], ENDPOINT_NAMES)).toEqual([
+      'hris/performance-reviews',
+      'hris/performance-review-cycles',
+    ]);
+    expect(endpointsForModels(['hris_join_staffing_entities_groups'], ENDPOINT_NAMES)).toEqual([
+      'hris/staffing-entities',
+    ]);
+    expect(endpointsForModels(['ats_roles'], ENDPOINT_NAMES)).toEqual(['ats/users', 'ats/roles']);
+    expect(endpointsForModels(['ats_notes'], ENDPOINT_NAMES)).toEqual(['ats/notes']);
+    expect(endpointsForModels(['hris_employee_document_categories'], ENDPOINT_NAMES)).toEqual([]);
   });
   it('keeps to the mirrored endpoints', () => {
     expect(endpointsForModels(['hris_employments'], ['hris/employments'])).toEqual(['hris/employments']);
   });
-  it('treats an unknown model of a category as a change of every mirrored endpoint of it', () => {
-    expect(endpointsForModels(['hris_new_thing'], ['hris/groups', 'ats/jobs'])).toEqual(['hris/groups']);
+  it('re-fetches nothing for a model it does not know, and names it', () => {
+    expect(endpointsForModels(['hris_new_thing', 'ats_new_thing'], ENDPOINT_NAMES)).toEqual([]);
+    expect(unknownModels(['hris_new_thing', 'hris_employees', 'lms_courses'])).toEqual([
+      'hris_new_thing',
+      'lms_courses',
+    ]);
+    const plan = planEvent(parse(dataChanged(['hris_new_thing', 'hris_timesheets'])), ENDPOINT_NAMES, NOW);
+    expect(plan.tasks.map((t) => t.endpoint)).toEqual(['hris/timesheets']);
+    expect(plan.unknownModels).toEqual(['hris_new_thing']);
   });
 });
 
@@ -80,11 +102,6 @@ describe('webhook payloads', () => {
 });
 
 describe('planning', () => {
-  const parse = (o: unknown) => {
-    const r = parseWebhook(JSON.stringify(o));
-    if (!r.ok) throw new Error(r.reason);
-    return r.event;
-  };
   it('data-changed -> deltas of the mirrored endpoints of its category', () => {
     const plan = planEvent(parse(dataChanged(['hris_employments', 'ats_jobs'])), ENDPOINT_NAMES, NOW);
     expect(plan.tasks.map((t) => [t.endpoint, t.mode])).toEqual([
@@ -99,7 +116,7 @@ describe('planning', () => {
       ENDPOINT_NAMES,
       NOW,
     );
-    expect(created.tasks).toHaveLength(8);
+    expect(created.tasks).toHaveLength(11);
     expect(new Set(created.tasks.map((t) => t.mode))).toEqual(new Set(['full']));
     const deleted = planEvent(
       parse({
@@ -127,7 +144,7 @@ describe('planning', () => {
       ENDPOINT_NAMES,
       NOW,
     );
-    expect(finished.tasks).toHaveLength(9);
+    expect(finished.tasks).toHaveLength(12);
   });
   it('unknown events plan nothing', () => {
     expect(planEvent(parse({ id: 'u', type: 'brand-new-event', data: {} }), ENDPOINT_NAMES, NOW).tasks).toEqual([]);
