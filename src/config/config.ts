@@ -15,6 +15,9 @@ import {
 /** The one validated configuration object every part receives. */
 export interface Config {
   readonly kafka: {
+    /** Endpoints whose record topic has a `.changes` topic of change events, and how long they are kept. */
+    readonly changeEvents: readonly EndpointName[];
+    readonly changeEventsRetentionMs: number;
     readonly brokers: readonly string[];
     readonly topicPrefix: string;
     /** Partitions of topics we create; -1 replication means the broker's default. */
@@ -175,6 +178,9 @@ export function loadConfig(opts: { env: NodeJS.ProcessEnv; file?: string; defaul
       sessionTimeoutMs: s.KAFKA_SESSION_TIMEOUT,
       maxRecordBytes: s.KAFKA_MAX_RECORD_BYTES,
       security: kafkaSec,
+      // Only mirrored endpoints have record topics, so only they can have change topics.
+      changeEvents: s.CHANGE_EVENTS.filter((e) => s.KOMBO_ENDPOINTS.includes(e)),
+      changeEventsRetentionMs: s.CHANGE_EVENTS_RETENTION,
     }),
     databaseUrl: s.DATABASE_URL,
     postgres: Object.freeze({

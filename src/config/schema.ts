@@ -169,6 +169,9 @@ export const settingsSchema = z.object({
   SINK_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(3),
   // Which endpoints keep every version in <table>_history: all, none, or a list.
   SINK_HISTORY: endpointList({ none: true }).default([...ENDPOINT_NAMES]),
+  // Which record topics get a `.changes` topic of change events: none (default), all, or a list.
+  CHANGE_EVENTS: endpointList({ none: true }).default([]),
+  CHANGE_EVENTS_RETENTION: duration.default(7 * 86_400_000),
   DRIFT_MAX_DELETE_FRACTION: z.coerce.number().min(0).max(1).default(0.2),
   DRIFT_GUARD_MIN_RECORDS: z.coerce.number().int().min(0).default(10),
   DRIFT_SINK_GRACE: duration.default(5 * 60_000),

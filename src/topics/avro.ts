@@ -4,7 +4,8 @@ import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-sc
 import { accessProblem } from '../config/access.ts';
 import { AccessError, KomboStreamError } from '../errors.ts';
 import type { EndpointName } from '../kombo/endpoints.ts';
-import { recordTopic } from './names.ts';
+import { type ChangeEvent, changeEventSchema } from './change-events.ts';
+import { changesTopic, recordTopic } from './names.ts';
 import type { RecordKey } from './records.ts';
 import { fromAvroValue, keySchema, type RecordSchema, toAvroValue, valueSchema } from './schemas.ts';
 import { type KomboRecord, type RecordSerde, SerdeError } from './serde.ts';
@@ -156,6 +157,29 @@ export class AvroSerde implements RecordSerde {
       throw new SerdeError(`record ${record.id} does not fit the ${endpoint} schema: ${(err as Error).message}`, {
         cause: err,
       });
+    }
+  }
+
+  async encodeChange(
+    endpoint: EndpointName,
+    key: RecordKey,
+    event: ChangeEvent,
+  ): Promise<{ key: Buffer; value: Buffer }> {
+    const topic = changesTopic(this.#prefix, endpoint);
+    const schema = changeEventSchema(valueSchema(endpoint));
+    const [keyId, valueId] = await Promise.all([
+      this.#id(`${topic}-key`, keySchema()),
+      this.#id(`${topic}-value`, schema),
+    ]);
+    try {
+      return {
+        key: await this.registry.encode(keyId, { integration_id: key.integration_id, id: key.id }),
+        value: await this.registry.encode(valueId, toAvroValue(schema, event as unknown as Record<string, unknown>)),
+      };
+    } catch (err) {
+      if (registryTrouble(err))
+        throw new SchemaRegistryError(`encoding a change of ${key.id}: ${(err as Error).message}`, err);
+      throw new SerdeError(`a change of ${key.id} does not fit its schema: ${(err as Error).message}`, { cause: err });
     }
   }
 

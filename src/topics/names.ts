@@ -4,6 +4,8 @@ import type { EndpointName } from '../kombo/endpoints.ts';
 export function recordTopic(prefix: string, endpoint: EndpointName): string {
   return `${prefix}.${endpoint.replace('/', '.')}`;
 }
+/** Change events of a record topic: `<prefix>.hris.employees.changes`. */
+export const changesTopic = (prefix: string, endpoint: EndpointName) => `${recordTopic(prefix, endpoint)}.changes`;
 export const eventsTopic = (prefix: string) => `${prefix}.events`;
 export const tasksTopic = (prefix: string) => `${prefix}.tasks`;
 export const dlqTopic = (prefix: string) => `${prefix}.dlq`;

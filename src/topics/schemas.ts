@@ -52,8 +52,11 @@ export const keySchema = (): RecordSchema => load('key.avsc');
 function namedTypes(schema: AvroType, out = new Map<string, AvroNamed>()): Map<string, AvroNamed> {
   if (Array.isArray(schema)) for (const t of schema) namedTypes(t, out);
   else if (typeof schema === 'object') {
-    if (schema.name && (schema.type === 'record' || schema.type === 'enum' || schema.type === 'fixed'))
+    if (schema.name && (schema.type === 'record' || schema.type === 'enum' || schema.type === 'fixed')) {
       out.set(schema.name, schema);
+      // A reference may use the full name (another schema's type, as change events refer to records).
+      if (typeof schema.namespace === 'string') out.set(`${schema.namespace}.${schema.name}`, schema);
+    }
     for (const f of schema.fields ?? []) namedTypes(f.type, out);
     if (schema.items) namedTypes(schema.items, out);
   }

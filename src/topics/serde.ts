@@ -5,6 +5,7 @@
  */
 import { KomboStreamError } from '../errors.ts';
 import type { EndpointName } from '../kombo/endpoints.ts';
+import type { ChangeEvent } from './change-events.ts';
 import { encodeKeyJson, type RecordKey } from './records.ts';
 
 /** A Kombo record as returned by the API: a JSON object. */
@@ -16,6 +17,8 @@ export interface RecordSerde {
   encodeValue(endpoint: EndpointName, record: KomboRecord): Promise<Buffer>;
   decodeKey(endpoint: EndpointName, data: Buffer): Promise<RecordKey>;
   decodeValue(endpoint: EndpointName, data: Buffer): Promise<KomboRecord>;
+  /** A change event for the endpoint's `.changes` topic, keyed as the record. */
+  encodeChange(endpoint: EndpointName, key: RecordKey, event: ChangeEvent): Promise<{ key: Buffer; value: Buffer }>;
 }
 
 /** A key or value that cannot be decoded: a poison record, never retriable. */
@@ -55,5 +58,8 @@ export const jsonSerde: RecordSerde = {
     const v = parseObject(data, 'value');
     if (typeof v.id !== 'string') throw new SerdeError('value lacks a string id');
     return v as KomboRecord;
+  },
+  async encodeChange(_endpoint, key, event) {
+    return { key: Buffer.from(encodeKeyJson(key)), value: Buffer.from(JSON.stringify(event)) };
   },
 };

@@ -1,7 +1,7 @@
 import type { Config } from '../config/config.ts';
 import type { EndpointName } from '../kombo/endpoints.ts';
 import type { TopicSpec } from './kafka.ts';
-import { dlqTopic, eventsTopic, recordTopic, tasksTopic } from './names.ts';
+import { changesTopic, dlqTopic, eventsTopic, recordTopic, tasksTopic } from './names.ts';
 
 /** Every topic the connector writes, with the settings it creates them with. */
 export function topicSpecs(config: Config): {
@@ -9,6 +9,8 @@ export function topicSpecs(config: Config): {
   tasks: TopicSpec;
   dlq: TopicSpec;
   records: Map<EndpointName, TopicSpec>;
+  /** Change-event topics, where CHANGE_EVENTS asks for them. */
+  changes: Map<EndpointName, TopicSpec>;
 } {
   const { topicPrefix: prefix, partitions, replicationFactor } = config.kafka;
   const base = { partitions, replicationFactor };
@@ -31,6 +33,18 @@ export function topicSpecs(config: Config): {
           ...base,
           compacted: true,
           config: { 'delete.retention.ms': String(86_400_000) },
+        },
+      ]),
+    ),
+    // A log of what happened, not state: deleted after the retention, never compacted.
+    changes: new Map(
+      config.kafka.changeEvents.map((e) => [
+        e,
+        {
+          name: changesTopic(prefix, e),
+          ...base,
+          compacted: false,
+          config: { 'retention.ms': String(config.kafka.changeEventsRetentionMs) },
         },
       ]),
     ),
