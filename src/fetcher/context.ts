@@ -6,6 +6,7 @@ import { ConfigError } from '../errors.ts';
 import { KomboClient } from '../kombo/client.ts';
 import { enqueueTasks } from '../planner/trigger.ts';
 import { FetchRuns } from '../state/fetch-runs.ts';
+import { RateBudget } from '../state/rate-budget.ts';
 import type { Producer } from '../topics/kafka.ts';
 import { dlqTopic, recordTopic } from '../topics/names.ts';
 import { deadLetterHeaders, encodeKeyJson, H } from '../topics/records.ts';
@@ -40,7 +41,7 @@ export function createFetchContext(
   const ctx: FetchContext = {
     ...createDriftContext(deps, producer),
     client,
-    limiter: new RateLimiter(config.fetcher.rateLimit),
+    limiter: new RateLimiter(new RateBudget(deps.pool, config.postgres.stateSchema, config.fetcher.rateLimit)),
     runs: new FetchRuns(deps.pool, config.postgres.stateSchema, { staleAfterMs: config.fetcher.runStaleAfterMs }),
     metrics: new FetchMetrics(deps.metrics),
     enqueue: (tasks) => enqueueTasks(producer, config.kafka.topicPrefix, tasks),

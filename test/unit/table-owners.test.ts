@@ -17,6 +17,7 @@ const OWNERS: Record<string, string> = {
   sink_offsets: 'src/sink/offsets.ts',
   schedules: 'src/planner/schedules.ts',
   planner_events: 'src/planner/events.ts',
+  rate_budget: 'src/state/rate-budget.ts',
 };
 
 const sources = (dir: string): string[] =>
