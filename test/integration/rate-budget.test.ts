@@ -85,7 +85,7 @@ describe('one rate budget for every process', () => {
     }
   });
 
-  it('without Postgres nothing goes out: the request fails (its task is retried) and goes once Postgres is back', async () => {
+  it('without Postgres nothing goes out: the request fails like other Postgres trouble, and goes once Postgres is back', async () => {
     const db = new URL(ctx.databaseUrl);
     const proxy = await startProxy({ host: db.hostname, port: Number(db.port) });
     const through = new URL(ctx.databaseUrl);
