@@ -10,7 +10,7 @@ import type { Producer } from '../topics/kafka.ts';
 import { dlqTopic, recordTopic } from '../topics/names.ts';
 import { deadLetterHeaders, encodeKeyJson, H } from '../topics/records.ts';
 import { type FetchContext, FetchMetrics } from './fetch.ts';
-import { RateLimiter } from './rate-limit.ts';
+import { sharedLimiter } from './rate-limit.ts';
 
 /**
  * Everything a fetch needs, shared by the fetcher role and `kombo-stream drift run`. Every full fetch
@@ -33,7 +33,7 @@ export function createFetchContext(
     ...createDriftContext(deps, producer),
     client,
     lifecycle: new LifecycleStore(deps.pool, config.postgres.stateSchema),
-    limiter: new RateLimiter(config.fetcher.rateLimit),
+    limiter: sharedLimiter(config, deps.pool),
     runs: new FetchRuns(deps.pool, config.postgres.stateSchema, { staleAfterMs: config.fetcher.runStaleAfterMs }),
     metrics: new FetchMetrics(deps.metrics),
     enqueue: (tasks) => enqueueTasks(producer, config.kafka.topicPrefix, tasks),

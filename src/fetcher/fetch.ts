@@ -117,13 +117,13 @@ async function readPage(ctx: FetchContext, run: FetchRun, updatedAfter: string |
           ...(run.cursor ? { cursor: run.cursor } : {}),
         });
         if (page.rateLimit.remaining === 0 && page.rateLimit.resetMs !== undefined)
-          ctx.limiter.pauseFor(page.rateLimit.resetMs);
+          await ctx.limiter.pauseFor(page.rateLimit.resetMs);
         return page;
       } catch (err) {
         const d = decideRetry(err, attempt, policy);
         if (!d.retry) throw err;
         if (err instanceof KomboApiError && err.status === 429)
-          ctx.limiter.pauseFor(d.delayMs, err.scope === 'integration' ? run.integrationId : undefined);
+          await ctx.limiter.pauseFor(d.delayMs, err.scope === 'integration' ? run.integrationId : undefined);
         ctx.metrics.retries.inc({ code: errorCode(err) });
         ctx.logger.warn(
           {

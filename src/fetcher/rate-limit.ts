@@ -1,71 +1,136 @@
-/**
- * Token buckets: one global for the API key, one per integration (invariant 8). A request takes a
- * token from both. A pause holds either everyone (Kombo's own limit is spent) or one integration
- * (its HR system's limit, REMOTE.RATE_LIMIT_EXCEEDED): one customer's throttling never stalls the
- * others.
- */
-class Bucket {
-  #tokens: number;
-  #last: number;
-  readonly #rate: number;
-  readonly #burst: number;
-  pausedUntil = 0;
-  constructor(ratePerSec: number, burst: number) {
-    this.#rate = ratePerSec;
-    this.#burst = burst;
-    this.#tokens = burst;
-    this.#last = Date.now();
-  }
-  /** Milliseconds until a token is available (0: one is). */
-  wait(now: number): number {
-    if (now < this.pausedUntil) return this.pausedUntil - now;
-    this.#tokens = Math.min(this.#burst, this.#tokens + ((now - this.#last) / 1000) * this.#rate);
-    this.#last = now;
-    return this.#tokens >= 1 ? 0 : Math.ceil(((1 - this.#tokens) / this.#rate) * 1000);
-  }
-  take(): void {
-    this.#tokens -= 1;
-  }
+import type pg from 'pg';
+import type { Config } from '../config/config.ts';
+import { type Grant, RateBudget } from '../state/rate-budget.ts';
+
+interface Waiter {
+  readonly since: number;
+  resolve(): void;
+  reject(err: unknown): void;
 }
 
+interface Queue {
+  readonly waiters: Waiter[];
+  /** performance.now() before which the budget has nothing for these requests. */
+  notBefore: number;
+}
+
+/**
+ * Request slots from the deployment's shared rate budget (invariant 8; the rules are the budget's,
+ * src/state/rate-budget.ts): the key's bucket and each integration's, taken together, and pauses
+ * that hold either everyone (Kombo's own limit is spent) or one integration (its HR system's limit,
+ * REMOTE.RATE_LIMIT_EXCEEDED), in every process. The requests waiting in this process go to the
+ * budget together, one lease for all of them, so the budget costs a Postgres transaction per wave
+ * of requests rather than per request, and a spent budget is asked again only when it has refilled.
+ */
 export class RateLimiter {
-  readonly #global: Bucket;
-  readonly #per = new Map<string, Bucket>();
-  readonly #perRate: number;
+  readonly #budget: RateBudget;
+  readonly #queues = new Map<string, Queue>();
+  #pumping = false;
+  #wake: (() => void) | undefined;
 
-  constructor(opts: { globalPerSec: number; perIntegrationPerSec: number }) {
-    this.#global = new Bucket(opts.globalPerSec, Math.max(1, Math.ceil(opts.globalPerSec)));
-    this.#perRate = opts.perIntegrationPerSec;
+  constructor(budget: RateBudget) {
+    this.#budget = budget;
   }
 
-  #bucket(integrationId: string): Bucket {
-    let bucket = this.#per.get(integrationId);
-    if (!bucket)
-      this.#per.set(integrationId, (bucket = new Bucket(this.#perRate, Math.max(1, Math.ceil(this.#perRate)))));
-    return bucket;
-  }
-
-  /** Waits for a request slot for this integration; rejects with the signal's reason once it aborts. */
-  async acquire(integrationId: string, signal?: AbortSignal): Promise<void> {
-    const bucket = this.#bucket(integrationId);
-    for (;;) {
-      signal?.throwIfAborted();
-      const now = Date.now();
-      // Both tokens are taken together, so waiting on one never wastes the other.
-      const wait = Math.max(bucket.wait(now), this.#global.wait(now));
-      if (wait === 0) {
-        bucket.take();
-        this.#global.take();
-        return;
-      }
-      await sleep(wait, signal);
-    }
+  /**
+   * Waits for a request slot for this integration; rejects with the signal's reason once it aborts,
+   * and with Postgres's error when the budget cannot be asked (never sends beyond it).
+   */
+  acquire(integrationId: string, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      let queue = this.#queues.get(integrationId);
+      if (!queue) this.#queues.set(integrationId, (queue = { waiters: [], notBefore: 0 }));
+      const q = queue;
+      const onAbort = () => {
+        q.waiters.splice(q.waiters.indexOf(waiter), 1);
+        this.#dropIfEmpty(integrationId, q);
+        reject(signal?.reason);
+        this.#kick();
+      };
+      const waiter: Waiter = {
+        since: performance.now(),
+        resolve: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        reject: (err) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      q.waiters.push(waiter);
+      this.#kick();
+    });
   }
 
   /** Holds requests for `ms`: every integration's, or (given one) only that integration's. */
-  pauseFor(ms: number, integrationId?: string): void {
-    const b = integrationId === undefined ? this.#global : this.#bucket(integrationId);
-    b.pausedUntil = Math.max(b.pausedUntil, Date.now() + ms);
+  pauseFor(ms: number, integrationId?: string): Promise<void> {
+    return this.#budget.pause(ms, integrationId);
+  }
+
+  #dropIfEmpty(integrationId: string, q: Queue): void {
+    if (q.waiters.length === 0 && this.#queues.get(integrationId) === q) this.#queues.delete(integrationId);
+  }
+
+  #kick(): void {
+    if (this.#wake) this.#wake();
+    else if (!this.#pumping) void this.#pump();
+  }
+
+  /** While requests wait: one lease for every queue that is due, then a sleep until the next one is. */
+  async #pump(): Promise<void> {
+    this.#pumping = true;
+    try {
+      while (this.#queues.size > 0) {
+        const now = performance.now();
+        const due = [...this.#queues]
+          .filter(([, q]) => q.notBefore <= now)
+          .sort(([, a], [, b]) => (a.waiters[0]?.since ?? 0) - (b.waiters[0]?.since ?? 0));
+        if (due.length === 0) {
+          await this.#sleep(Math.min(...[...this.#queues.values()].map((q) => q.notBefore)) - now);
+          continue;
+        }
+        let grants: Grant[];
+        try {
+          grants = await this.#budget.lease(
+            due.map(([integrationId, q]) => ({ integrationId, want: q.waiters.length })),
+          );
+        } catch (err) {
+          // Without Postgres there is no budget to spend: these requests fail like any other
+          // Postgres trouble (their tasks are retried later) instead of going out unmetered.
+          for (const [id, q] of due) {
+            for (const w of q.waiters.splice(0)) w.reject(err);
+            this.#dropIfEmpty(id, q);
+          }
+          continue;
+        }
+        const at = performance.now();
+        due.forEach(([id, q], i) => {
+          const grant = grants[i] ?? { granted: 0, waitMs: 0 };
+          // Requests that stopped waiting meanwhile leave their tokens unspent: less, never more.
+          for (const w of q.waiters.splice(0, grant.granted)) w.resolve();
+          q.notBefore = at + grant.waitMs;
+          this.#dropIfEmpty(id, q);
+        });
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  /** A sleep that a new request or a stopped one cuts short, to look at the queues again. */
+  #sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, Math.min(Math.max(0, ms), MAX_TIMER_MS));
+      this.#wake = done;
+    });
   }
 }
 
@@ -91,4 +156,9 @@ export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
+}
+
+/** The deployment's one budget (KOMBO_RATE_LIMIT), as every part that calls Kombo draws from it. */
+export function sharedLimiter(config: Config, pool: pg.Pool): RateLimiter {
+  return new RateLimiter(new RateBudget(pool, config.postgres.stateSchema, config.fetcher.rateLimit));
 }

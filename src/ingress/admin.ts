@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { integrationStatus } from '../app/status.ts';
 import type { Config } from '../config/config.ts';
 import { DriftAlertChangedError, FullFetchInFlightError, KomboStreamError, NoDriftAlertError } from '../errors.ts';
+import { sharedLimiter } from '../fetcher/rate-limit.ts';
 import { addIntegrations, UnknownKomboIntegrationsError } from '../integrations/onboard.ts';
 import { LifecycleStore } from '../integrations/store.ts';
 import type { KomboClient } from '../kombo/client.ts';
@@ -81,7 +82,10 @@ export function adminRouter(deps: AdminDeps): Router {
         },
       });
     const lifecycle = new LifecycleStore(store.pool, store.stateSchema);
-    const added = await addIntegrations({ ...deps, lifecycle, client: deps.client }, ids);
+    const added = await addIntegrations(
+      { ...deps, lifecycle, client: deps.client, limiter: sharedLimiter(deps.config, store.pool) },
+      ids,
+    );
     res.status(201).json({ integrations: added });
   });
   admin.get('/integrations/:id', async (req, res) => {

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { Config } from '../config/config.ts';
+import { sharedLimiter } from '../fetcher/rate-limit.ts';
 import { komboClient } from '../kombo/client.ts';
 import { requireState } from '../state/migrate.ts';
 import { STATE_MIGRATIONS } from '../state/migrations.ts';
@@ -63,7 +64,8 @@ export async function runIntegrations(args: string[], loadConfig: (file?: string
     try {
       await kafka.requireTopics([topicSpecs(config).tasks.name]);
       const producer = kafka.producer();
-      const added = await addIntegrations({ config, store, lifecycle, client, producer }, ids);
+      const limiter = sharedLimiter(config, pool);
+      const added = await addIntegrations({ config, store, lifecycle, client, producer, limiter }, ids);
       await producer.close();
       for (const a of added)
         process.stdout.write(

@@ -1,4 +1,5 @@
 import { KomboStreamError } from '../errors.ts';
+import type { RateLimiter } from '../fetcher/rate-limit.ts';
 import { KomboApiError, type KomboClient } from '../kombo/client.ts';
 import type { IntegrationInfo } from '../kombo/integration-info.ts';
 import { endpointsOfCategory } from '../planner/plan.ts';
@@ -33,6 +34,7 @@ export interface Added {
 
 export interface OnboardDeps extends LifecycleDeps {
   client: KomboClient;
+  limiter: RateLimiter;
   producer: Producer;
 }
 
@@ -50,6 +52,7 @@ export async function addIntegrations(deps: OnboardDeps, ids: readonly string[])
   const unknown: string[] = [];
   for (const id of unique) {
     try {
+      await deps.limiter.acquire(id);
       infos.set(id, await deps.client.getIntegration(id));
     } catch (err) {
       if (err instanceof KomboApiError && (err.komboCode === 'PLATFORM.INTEGRATION_NOT_FOUND' || err.status === 404))

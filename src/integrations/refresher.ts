@@ -1,5 +1,5 @@
 import { errorCode } from '../errors.ts';
-import { sleep } from '../fetcher/rate-limit.ts';
+import { type RateLimiter, sleep } from '../fetcher/rate-limit.ts';
 import { KomboApiError, type KomboClient } from '../kombo/client.ts';
 import type { Logger } from '../observability/log.ts';
 import { enqueueTasks } from '../planner/trigger.ts';
@@ -13,6 +13,7 @@ const LEASE_MS = 5 * 60_000;
 
 export interface RefresherDeps extends LifecycleDeps {
   client: KomboClient;
+  limiter: RateLimiter;
   producer: Producer;
   logger: Logger;
 }
@@ -73,6 +74,8 @@ export class Refresher {
         continue;
       }
       try {
+        // Kombo's budget is the key's: a lifecycle read counts as a fetch's page does.
+        await this.#deps.limiter.acquire(id, this.#stopper.signal);
         const r = await refreshIntegration(this.#deps, id);
         if (r.tasks.length) await enqueueTasks(this.#deps.producer, config.kafka.topicPrefix, r.tasks);
         logger.debug(

@@ -1,5 +1,6 @@
 import { Counter, Gauge } from 'prom-client';
 import type { RoleDeps, RunningRole } from '../app/role.ts';
+import { sharedLimiter } from '../fetcher/rate-limit.ts';
 import { catchUpTasks, type LifecycleState } from '../integrations/lifecycle.ts';
 import { integrationList } from '../integrations/list.ts';
 import { Refresher } from '../integrations/refresher.ts';
@@ -50,7 +51,16 @@ export async function startPlanner(
   const client = config.kombo.apiKey ? komboClient(config, 'to read integrations') : undefined;
   if (!client) log.warn('KOMBO_API_KEY is not set: integrations are not read from Kombo (lifecycle)');
   const refresher =
-    client && new Refresher({ config, store, lifecycle, client, producer, logger: log.child({ part: 'refresher' }) });
+    client &&
+    new Refresher({
+      config,
+      store,
+      lifecycle,
+      client,
+      producer,
+      limiter: sharedLimiter(config, deps.pool),
+      logger: log.child({ part: 'refresher' }),
+    });
   const STATES: LifecycleState[] = ['active', 'paused', 'setup_pending', 'needs_attention', 'deleted'];
   new Gauge({
     name: 'kombo_stream_integrations',

@@ -215,4 +215,18 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
         SELECT integration_id FROM {{schema}}.integrations WHERE deleted_at IS NULL;
     `,
   },
+  {
+    id: 'fetcher-003-rate-budget',
+    sql: `
+      -- the API key's token buckets, shared by every process of the deployment: scope 'key' for the
+      -- key as a whole, 'integration:<id>' for one integration; refilled by elapsed Postgres time
+      CREATE TABLE {{schema}}.rate_budget (
+        scope text PRIMARY KEY,
+        tokens double precision NOT NULL,
+        updated_at timestamptz NOT NULL,
+        -- a 429 holds the scope's requests until then, in every process
+        paused_until timestamptz
+      );
+    `,
+  },
 ];

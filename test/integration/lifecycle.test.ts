@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Runtime, startRuntime } from '../../src/app/runtime.ts';
 import type { Config } from '../../src/config/config.ts';
+import { sharedLimiter } from '../../src/fetcher/rate-limit.ts';
 import { addIntegrations, UnknownKomboIntegrationsError } from '../../src/integrations/onboard.ts';
 import { LifecycleStore } from '../../src/integrations/store.ts';
 import { komboClient } from '../../src/kombo/client.ts';
@@ -84,7 +85,7 @@ describe('integration lifecycle', () => {
     const [hris, ats] = sim.core.integrations().map((i) => i.id) as [string, string];
     const client = komboClient(config, 'test');
     const producer = ctx.kafka.producer();
-    const deps = { config, store, lifecycle, client, producer };
+    const deps = { config, store, lifecycle, client, producer, limiter: sharedLimiter(config, ctx.pool) };
     const tasksBefore = await topicSize(ctx.kafka, tasksTopic(config.kafka.topicPrefix));
     await expect(addIntegrations(deps, [hris, 'typo-id', ats])).rejects.toBeInstanceOf(UnknownKomboIntegrationsError);
     expect(await store.listIntegrations()).toEqual([]);

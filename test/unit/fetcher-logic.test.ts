@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { diffPage, scrub, toRecordsIsolating, uniqueById, withoutNul } from '../../src/fetcher/emit.ts';
 import { decideRetry, type RetryPolicy } from '../../src/fetcher/policy.ts';
-import { RateLimiter, sleep } from '../../src/fetcher/rate-limit.ts';
+import { sleep } from '../../src/fetcher/rate-limit.ts';
 import { type QueuedTask, type RunResult, TaskRunner } from '../../src/fetcher/runner.ts';
 import { KomboApiError, KomboTransportError, retryAfterMs } from '../../src/kombo/client.ts';
 import { newTask } from '../../src/planner/task.ts';
@@ -63,36 +63,7 @@ describe('retry policy', () => {
   });
 });
 
-describe('rate limiter', () => {
-  it('spaces requests to the per-integration rate while others proceed', async () => {
-    const rl = new RateLimiter({ globalPerSec: 1_000, perIntegrationPerSec: 10 });
-    const t0 = Date.now();
-    for (let i = 0; i < 12; i++) await rl.acquire('a');
-    const slow = Date.now() - t0;
-    const t1 = Date.now();
-    await rl.acquire('b');
-    expect(slow).toBeGreaterThanOrEqual(150);
-    expect(Date.now() - t1).toBeLessThan(50);
-  });
-  it('holds everyone while paused', async () => {
-    const rl = new RateLimiter({ globalPerSec: 1_000, perIntegrationPerSec: 1_000 });
-    rl.pauseFor(200);
-    const t0 = Date.now();
-    await rl.acquire('x');
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
-  });
-  it('holds only the integration whose own limit was hit; the others go on', async () => {
-    const rl = new RateLimiter({ globalPerSec: 1_000, perIntegrationPerSec: 1_000 });
-    rl.pauseFor(3_600_000, 'throttled');
-    const t0 = Date.now();
-    await rl.acquire('other');
-    expect(Date.now() - t0).toBeLessThan(100);
-    const stop = new AbortController();
-    const waiting = rl.acquire('throttled', stop.signal);
-    setTimeout(() => stop.abort(new Error('stopping')), 50);
-    await expect(waiting).rejects.toThrow('stopping');
-    expect(Date.now() - t0).toBeLessThan(1_000);
-  });
+describe('abortable waits', () => {
   it('waits longer than a timer can hold without spinning, and a stop ends the wait at once', async () => {
     const stop = new AbortController();
     let ticks = 0;

@@ -18,6 +18,7 @@ const OWNERS: Record<string, string> = {
   schedules: 'src/planner/schedules.ts',
   planner_events: 'src/planner/events.ts',
   integration_lifecycle: 'src/integrations/store.ts',
+  rate_budget: 'src/state/rate-budget.ts',
 };
 
 const sources = (dir: string): string[] =>
