@@ -71,7 +71,7 @@ export async function startRuntime(
     serde = await createSerde(config).catch(named('the Schema Registry'));
     await checkKafkaTls(config);
     await kafka
-      .ensureTopics([topics.events, topics.tasks, topics.dlq, ...topics.records.values()])
+      .ensureTopics([topics.events, topics.tasks, topics.dlq, ...topics.records.values(), ...topics.changes.values()])
       .catch(named('Kafka'));
   } catch (err) {
     // A start that fails (Kafka or Postgres not there yet) is retried with new clients: these go.

@@ -72,7 +72,8 @@ async function withClients<T>(
  */
 async function runNow(config: Config, integration: string | undefined): Promise<number> {
   return withClients(config, async ({ pool, kafka, store }) => {
-    await kafka.requireTopics([...topicSpecs(config).records.values()].map((t) => t.name));
+    const specs = topicSpecs(config);
+    await kafka.requireTopics([...specs.records.values(), ...specs.changes.values()].map((t) => t.name));
     const producer = kafka.producer();
     // A dedicated run reads everything in one go: no yielding to other work in this process.
     const cfg: Config = { ...config, fetcher: { ...config.fetcher, maxPagesPerTurn: Number.MAX_SAFE_INTEGER } };

@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import { DriftAlertChangedError, FullFetchInFlightError, IntegrationBusyError, NoDriftAlertError } from '../errors.ts';
-import { toRecords } from '../fetcher/emit.ts';
+import { changeRecords, toRecords } from '../fetcher/emit.ts';
 import { withIntegrationLock } from '../fetcher/lock.ts';
 import type { EndpointName } from '../kombo/endpoints.ts';
 import { dbNow } from '../state/clock.ts';
 import { FetchRuns } from '../state/fetch-runs.ts';
 import { inTransaction } from '../state/pool.ts';
 import type { Generation } from '../state/record-index.ts';
-import { recordTopic } from '../topics/names.ts';
+import { changesTopic, recordTopic } from '../topics/names.ts';
 import type { DriftContext } from './context.ts';
 
 export interface SweepResult {
@@ -139,6 +139,22 @@ async function deleteUnseen(ctx: DriftContext, g: Generation, close: 'resolved' 
         })),
       );
       await ctx.producer.send(topic, out);
+      // Vanished upstream: a deletion to change subscribers too, from the last version read.
+      if (ctx.config.kafka.changeEvents.includes(g.endpoint as EndpointName))
+        await ctx.producer.send(
+          changesTopic(ctx.config.kafka.topicPrefix, g.endpoint as EndpointName),
+          await changeRecords(
+            ctx.serde,
+            {
+              integrationId: g.integrationId,
+              endpoint: g.endpoint as EndpointName,
+              readAt: at,
+              runId: `drift:${g.generation}`,
+            },
+            batch.map((r) => ({ id: r.id, value: null, hash: null })),
+            new Map(batch.map((r) => [r.id, { value: r.value, deleted: false }])),
+          ),
+        );
       await ctx.index.remove(
         g.integrationId,
         g.endpoint,

@@ -1,6 +1,7 @@
 import { isRetriable } from '../errors.ts';
 import type { EndpointName } from '../kombo/endpoints.ts';
 import type { IndexEntry, IndexWrite } from '../state/record-index.ts';
+import { changeEvent } from '../topics/change-events.ts';
 import { contentHash } from '../topics/content-hash.ts';
 import { type OutRecord, recordSize } from '../topics/kafka.ts';
 import { type RecordOp, recordHeaders } from '../topics/records.ts';
@@ -171,4 +172,46 @@ export async function toRecordsIsolating(
     emitted.push(c);
   }
   return { out, emitted, rejected };
+}
+
+/**
+ * Change events for the versions a fetch (or a sweep) emitted: `before` is the version the record
+ * index held (the one read before), so they are made only for what truly changed. At least once: a
+ * page retried after its records were produced produces its events again, with the same key and
+ * content hash (a subscriber's way to drop the repeat).
+ */
+export async function changeRecords(
+  serde: RecordSerde,
+  meta: { integrationId: string; endpoint: EndpointName; readAt: string; runId: string },
+  versions: readonly { id: string; value: Record<string, unknown> | null; hash: string | null }[],
+  before: ReadonlyMap<string, { value: Record<string, unknown>; deleted: boolean }>,
+): Promise<OutRecord[]> {
+  const out: OutRecord[] = [];
+  for (const v of versions) {
+    const prior = before.get(v.id);
+    const event = changeEvent(prior, v.value, {
+      integration_id: meta.integrationId,
+      endpoint: meta.endpoint,
+      read_at: meta.readAt,
+      run_id: meta.runId,
+      content_hash: v.hash,
+    });
+    const { key, value } = await serde.encodeChange(
+      meta.endpoint,
+      { integration_id: meta.integrationId, id: v.id },
+      event,
+    );
+    out.push({
+      key,
+      value,
+      headers: recordHeaders({
+        integrationId: meta.integrationId,
+        endpoint: meta.endpoint,
+        fetchedAt: meta.readAt,
+        syncId: meta.runId,
+        op: event.op === 'd' ? 'delete' : 'upsert',
+      }),
+    });
+  }
+  return out;
 }

@@ -13,8 +13,8 @@ import type { Registry } from '../observability/metrics.ts';
 import { type FetchTask, newTask } from '../planner/task.ts';
 import { dbNow } from '../state/clock.ts';
 import type { FetchRun, FetchRuns, Joined } from '../state/fetch-runs.ts';
-import { recordTopic } from '../topics/names.ts';
-import { diffPage, type Rejected, scrub, toRecordsIsolating, uniqueById, withoutNul } from './emit.ts';
+import { changesTopic, recordTopic } from '../topics/names.ts';
+import { changeRecords, diffPage, type Rejected, scrub, toRecordsIsolating, uniqueById, withoutNul } from './emit.ts';
 import { decideRetry } from './policy.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import { sleep } from './rate-limit.ts';
@@ -211,6 +211,9 @@ export async function executeFetch(
     await ctx.store.fetchStarted(run.integrationId, run.endpoint, run.startedAt, run.mode === 'full');
   const updatedAfter = run.updatedAfter?.toISOString();
   const topic = recordTopic(ctx.config.kafka.topicPrefix, run.endpoint);
+  const changes = ctx.config.kafka.changeEvents.includes(run.endpoint)
+    ? changesTopic(ctx.config.kafka.topicPrefix, run.endpoint)
+    : undefined;
   const exclude = ctx.config.fetcher.excludeFields.get(run.endpoint);
   const timer = ctx.metrics.duration.startTimer({ mode: run.mode });
   let turnPages = 0;
@@ -254,6 +257,25 @@ export async function executeFetch(
         ctx.config.kafka.maxRecordBytes,
       );
       await ctx.producer.send(topic, out);
+      if (changes)
+        await ctx.producer.send(
+          changes,
+          await changeRecords(
+            ctx.serde,
+            {
+              integrationId: run.integrationId,
+              endpoint: run.endpoint,
+              readAt: readAt.toISOString(),
+              runId: run.runId,
+            },
+            emitted,
+            await ctx.index.lastValues(
+              run.integrationId,
+              run.endpoint,
+              emitted.map((e) => e.id),
+            ),
+          ),
+        );
       await ctx.index.write(run.integrationId, run.endpoint, emitted, readAt, run.generation);
       // A rejected record was read, so it is live: its last good version must not be swept.
       if (run.generation)

@@ -27,7 +27,7 @@ export async function startFetcher(deps: RoleDeps, opts: FetcherOptions = {}): P
   const { config, logger } = deps;
   const log = logger.child({ role: 'fetcher' });
   const topics = topicSpecs(config);
-  await deps.kafka.ensureTopics([topics.tasks, topics.dlq, ...topics.records.values()]);
+  await deps.kafka.ensureTopics([topics.tasks, topics.dlq, ...topics.records.values(), ...topics.changes.values()]);
   const producer = deps.kafka.producer();
   const deadLetters = new Counter({
     name: 'kombo_stream_fetcher_dead_letters_total',

@@ -62,6 +62,20 @@ export class RecordIndex {
     return new Map(r.rows.map((x) => [x.id, { hash: x.content_hash, deleted: x.deleted }]));
   }
 
+  /** The last values of these records (for change events' `before`). */
+  async lastValues(
+    integrationId: string,
+    endpoint: string,
+    ids: readonly string[],
+  ): Promise<Map<string, { value: Record<string, unknown>; deleted: boolean }>> {
+    if (ids.length === 0) return new Map();
+    const r = await this.#pool.query<{ id: string; last_value: Record<string, unknown>; deleted: boolean }>(
+      `SELECT id, last_value, deleted FROM ${this.#t} WHERE integration_id = $1 AND endpoint = $2 AND id = ANY($3::text[])`,
+      [integrationId, endpoint, ids],
+    );
+    return new Map(r.rows.map((x) => [x.id, { value: x.last_value, deleted: x.deleted }]));
+  }
+
   /** Records versions Kafka acknowledged, read at `readAt`, by a full fetch of `generation` (or a delta: null). */
   async write(
     integrationId: string,

@@ -50,7 +50,9 @@ describe('kombo-stream doctor', () => {
     // A record topic that someone created by hand, uncompacted and with another partition count.
     const topic = `${ctx.prefix}.hris.employees`;
     await ctx.kafka.ensureTopics([{ name: topic, partitions: 1, compacted: false }]);
-    const before = new Set(await ctx.kafka.listTopics());
+    // Only this test's prefix: other test files create topics in parallel.
+    const ours = async () => new Set((await ctx.kafka.listTopics()).filter((t) => t.startsWith(`${ctx.prefix}.`)));
+    const before = await ours();
     const { code, out } = await run(['doctor'], { KOMBO_API_KEY: 'not-the-key' });
     expect(code, out).toBe(1);
     expect(out).toMatch(
@@ -63,7 +65,7 @@ describe('kombo-stream doctor', () => {
     expect(out).toContain('3 problem(s) found.');
     expect(out).not.toContain('not-the-key');
     // Read-only: no topic created, no state schema created.
-    expect(new Set(await ctx.kafka.listTopics())).toEqual(before);
+    expect(await ours()).toEqual(before);
     expect(await stateExists()).toBe(false);
   }, 60_000);
 
