@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ENDPOINTS } from '../kombo/endpoints.ts';
 import { projectRoot } from '../localstack/paths.ts';
+import { changeEventSchema } from './change-events.ts';
 import { H } from './records.ts';
 import { keySchema, valueSchema } from './schemas.ts';
 
@@ -50,6 +51,32 @@ export function asyncApiDocument(): Record<string, unknown> {
       bindings: { kafka: { topicConfiguration: { 'cleanup.policy': ['compact'] }, bindingVersion: '0.5.0' } },
     };
     operations[`consume.${id}`] = { action: 'receive', channel: { $ref: `#/channels/${id}` } };
+
+    const changes = `${id}.changes`;
+    const change = {
+      title: `A change of a ${name} record`,
+      summary: 'A version a fetch found changed, with the version before it and the changed field paths.',
+      headers: recordHeaders,
+      bindings: { kafka: { key: { schemaFormat: AVRO, schema: keySchema() }, bindingVersion: '0.5.0' } },
+    };
+    messages[`${changes}.json`] = { name: `${changes}.json`, ...change, payload: changeJsonSchema(name) };
+    messages[`${changes}.avro`] = {
+      name: `${changes}.avro`,
+      ...change,
+      contentType: 'application/vnd.apache.avro',
+      payload: { schemaFormat: AVRO, schema: changeEventSchema(valueSchema(name)) },
+    };
+    channels[changes] = {
+      address: `{prefix}.${id}.changes`,
+      description: `Change events of ${name}, where CHANGE_EVENTS asks for them; keyed like ${id}; not compacted (CHANGE_EVENTS_RETENTION). At least once: a repeat has the same key and source.content_hash.`,
+      parameters: prefix,
+      messages: {
+        json: { $ref: `#/components/messages/${changes}.json` },
+        avro: { $ref: `#/components/messages/${changes}.avro` },
+      },
+      bindings: { kafka: { topicConfiguration: { 'cleanup.policy': ['delete'] }, bindingVersion: '0.5.0' } },
+    };
+    operations[`consume.${changes}`] = { action: 'receive', channel: { $ref: `#/channels/${changes}` } };
   }
   messages.event = {
     name: 'event',
@@ -129,6 +156,39 @@ export function asyncApiDocument(): Record<string, unknown> {
     channels,
     operations,
     components: { messages },
+  };
+}
+
+/** The JSON form of a change event (the Avro form is changeEventSchema's). */
+function changeJsonSchema(endpoint: string): Record<string, unknown> {
+  const version = { description: `A ${endpoint} record as on its record topic`, type: ['object', 'null'] };
+  return {
+    type: 'object',
+    required: ['before', 'after', 'op', 'source', 'ts_ms', 'changed'],
+    properties: {
+      before: { ...version, description: 'The version read before this one; null for a create' },
+      after: { ...version, description: 'The version read; null for a delete' },
+      op: { type: 'string', enum: ['c', 'u', 'd'], description: 'c: created or re-created, u: updated, d: deleted' },
+      source: {
+        type: 'object',
+        required: ['connector', 'integration_id', 'endpoint', 'read_at', 'run_id', 'content_hash'],
+        properties: {
+          connector: { const: 'kombo-stream' },
+          integration_id: str('Kombo integration id'),
+          endpoint: { const: endpoint },
+          read_at: { type: 'string', format: 'date-time', description: 'When the version was read from Kombo' },
+          run_id: str('The fetch run that read it (drift:<generation> for a deletion its sweep found)'),
+          content_hash: { type: ['string', 'null'], description: "The new version's content hash" },
+        },
+      },
+      ts_ms: { type: 'integer', description: 'When the event was made (ms since the epoch)' },
+      changed: {
+        type: 'array',
+        items: { type: 'string' },
+        description:
+          'Paths of the fields that differ: first_name, work_location.name, employments[id=E1].job_title, tags[2]; empty for a delete',
+      },
+    },
   };
 }
 

@@ -28,6 +28,7 @@ export interface ChangeEvent {
   /**
    * The fields that differ between before and after, as paths: `first_name`, `work_location.name`,
    * `employments[id=E1].job_title`, `tags[2]`; an array element added or removed is its own path.
+   * Empty for a deletion: the whole record went, and `before` says what it was.
    */
   changed: string[];
 }
@@ -90,7 +91,7 @@ export function changeEvent(
     op: deleted ? 'd' : prior ? 'u' : 'c',
     source: { connector: 'kombo-stream', ...source },
     ts_ms: now,
-    changed: changedPaths(prior, after),
+    changed: deleted ? [] : changedPaths(prior, after),
   };
 }
 

@@ -11,9 +11,10 @@ import { ENDPOINTS } from '../../src/kombo/endpoints.ts';
 import { SimulatorCore } from '../../src/sim/simulator.ts';
 import { startSink } from '../../src/sink/role.ts';
 import { AvroSerde } from '../../src/topics/avro.ts';
-import { dlqTopic, recordTopic } from '../../src/topics/names.ts';
+import { changeEvent, changeEventSchema } from '../../src/topics/change-events.ts';
+import { changesTopic, dlqTopic, recordTopic } from '../../src/topics/names.ts';
 import { recordHeaders } from '../../src/topics/records.ts';
-import { valueSchema } from '../../src/topics/schemas.ts';
+import { fromAvroValue, valueSchema } from '../../src/topics/schemas.ts';
 import { topicSpecs } from '../../src/topics/topology.ts';
 import { makePki } from '../helpers/certs.ts';
 import { testDeps } from '../helpers/config.ts';
@@ -56,6 +57,33 @@ describe('Avro through the real Schema Registry (Apicurio, Confluent API)', () =
       }
     }
     expect(n).toBeGreaterThan(300);
+  });
+
+  it('round-trips change events of every endpoint (create, update, delete) under <topic>.changes subjects', async () => {
+    const [hris, ats] = core.integrations().map((i) => i.id) as [string, string];
+    for (const { name, category } of ENDPOINTS) {
+      const integration = category === 'hris' ? hris : ats;
+      const a = core.truth(integration, name)[0] as Record<string, unknown>;
+      const source = { integration_id: integration, endpoint: name, read_at: '2026-12-01T10:00:00.000Z', run_id: 'r' };
+      const events = [
+        changeEvent(undefined, a, { ...source, content_hash: 'h1' }),
+        changeEvent(
+          { value: a, deleted: false },
+          { ...a, changed_at: '2026-12-02T00:00:00.000Z' },
+          { ...source, content_hash: 'h2' },
+        ),
+        changeEvent({ value: a, deleted: false }, null, { ...source, content_hash: null }),
+      ];
+      for (const event of events) {
+        const key = { integration_id: integration, id: a.id as string };
+        const out = await serde.encodeChange(name, key, event);
+        expect(await serde.registry.decode(out.key)).toEqual(key);
+        const schema = changeEventSchema(valueSchema(name));
+        expect(fromAvroValue(schema, await serde.registry.decode(out.value))).toEqual(event);
+      }
+      const subject = `${changesTopic(ctx.prefix, name)}-value`;
+      expect(await serde.registry.getLatestSchemaId(subject)).toEqual(expect.any(Number));
+    }
   });
 
   it('registers subjects by topic name with BACKWARD compatibility, and refuses an incompatible change', async () => {
