@@ -8,6 +8,7 @@ import { dlqTopic, groupId, recordTopic } from '../topics/names.ts';
 import { deadLetterHeaders, H, type RecordOp } from '../topics/records.ts';
 import { type RecordSchema, readValueSchema } from '../topics/schemas.ts';
 import { topicSpecs } from '../topics/topology.ts';
+import { ensureFreshness, FreshnessWriter } from './freshness.ts';
 import { ensureHistory, HistoryWriter } from './history.ts';
 import { tableLayout } from './layout.ts';
 import { SinkOffsets } from './offsets.ts';
@@ -79,6 +80,8 @@ export async function startSink(deps: RoleDeps, opts: SinkOptions = {}): Promise
     });
   };
   for (const e of config.kombo.endpoints) await refresh(e);
+  await ensureFreshness(deps.pool, sinkSchema, config.postgres.stateSchema);
+  const freshness = new FreshnessWriter(sinkSchema);
 
   const rows = new Counter({
     name: 'kombo_stream_sink_rows_total',
@@ -202,6 +205,13 @@ export async function startSink(deps: RoleDeps, opts: SinkOptions = {}): Promise
             'poison records dead-lettered',
           );
         }
+        // Last before the offset: the entries it locks (shared by every partition of the topic that
+        // carries the integration) are held only until the commit.
+        await freshness.record(
+          client,
+          endpoint,
+          actions.filter((a) => !refused.has(a.record.offset)),
+        );
         await offsets.advance(client, group, batch.topic, batch.partition, last + 1n);
         return { actions, failures };
       });

@@ -229,4 +229,17 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    id: 'status-002-endpoint-freshness',
+    sql: `
+      -- Published for the sink's kombo_freshness view (src/sink/freshness.ts), its only reader: when
+      -- each endpoint of each integration last finished a delta and a full fetch (Postgres's clock),
+      -- over endpoint_state (src/state/store.ts), which fetch-runs pruning does not thin out. Columns
+      -- are added, never removed or renamed: the sink's view and the warehouse depend on them.
+      CREATE VIEW {{schema}}.endpoint_freshness AS
+        SELECT integration_id, endpoint, last_delta_finished_at, last_full_finished_at, last_fetch_finished_at,
+               status AS fetch_status
+        FROM {{schema}}.endpoint_state;
+    `,
+  },
 ];

@@ -143,7 +143,8 @@ describe('history', () => {
 
   it('is off for endpoints SINK_HISTORY leaves out', async () => {
     const tables = await ctx.pool.query(
-      `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name`,
+      `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_name LIKE 'ats\\_%'
+       ORDER BY table_name`,
       [ctx.schema],
     );
     expect(tables.rows.map((r) => r.table_name)).toEqual(['ats_tags', 'ats_tags_history', 'ats_users']);

@@ -21,6 +21,19 @@ const OWNERS: Record<string, string> = {
   rate_budget: 'src/state/rate-budget.ts',
 };
 
+// Views the state schema publishes for another part: created by a migration over its owner's table
+// only, and read by the named modules only (the sink's kombo_freshness view reads this one, never
+// endpoint_state itself).
+const PUBLISHED: Record<string, { over: string; readers: string[] }> = {
+  endpoint_freshness: { over: 'endpoint_state', readers: ['src/sink/freshness.ts'] },
+};
+
+// Tables the sink keeps in the sink schema beside the endpoints' own (which src/sink/tables.ts and
+// writer.ts own): one owner each, too.
+const SINK_OWNERS: Record<string, string> = {
+  _kombo_freshness: 'src/sink/freshness.ts',
+};
+
 const sources = (dir: string): string[] =>
   readdirSync(path.join(projectRoot, dir), { withFileTypes: true }).flatMap((e) =>
     e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : [],
@@ -33,6 +46,27 @@ describe('table owners', () => {
     const created = [...migrations.matchAll(/CREATE (?:TABLE|SEQUENCE) \{\{schema\}\}\.(\w+)/g)].map((m) => m[1]);
     expect(created.sort()).toEqual(Object.keys(OWNERS).sort());
   });
+  it('knows every view the migrations create, each over its owner table alone', () => {
+    const migrations = files.find((x) => x.f === 'src/state/migrations.ts')?.text ?? '';
+    const views = [...migrations.matchAll(/CREATE (?:OR REPLACE )?VIEW \{\{schema\}\}\.(\w+) AS([^;]*);/g)];
+    expect(views.map((m) => m[1]).sort()).toEqual(Object.keys(PUBLISHED).sort());
+    for (const [, view, body] of views) {
+      const reads = [...(body ?? '').matchAll(/\{\{schema\}\}\.(\w+)/g)].map((m) => m[1]);
+      expect(reads, view).toEqual([PUBLISHED[view as string]?.over]);
+    }
+  });
+  for (const [view, { readers }] of Object.entries(PUBLISHED)) {
+    it(`${view} is read only by ${readers.join(', ')}`, () => {
+      const uses = files.filter((x) => new RegExp(`\\}\\.${view}\\b`).test(x.text)).map((x) => x.f);
+      expect(uses.filter((f) => f !== 'src/state/migrations.ts').sort()).toEqual([...readers].sort());
+    });
+  }
+  for (const [table, owner] of Object.entries(SINK_OWNERS)) {
+    it(`${table} (sink schema) is read and written only by ${owner}`, () => {
+      const uses = files.filter((x) => new RegExp(`\\}\\.${table}\\b`).test(x.text)).map((x) => x.f);
+      expect(uses).toEqual([owner]);
+    });
+  }
   for (const [table, owner] of Object.entries(OWNERS)) {
     it(`${table} is read and written only by ${owner}`, () => {
       // SQL names state tables as `${schema}.table`.
