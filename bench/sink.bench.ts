@@ -230,7 +230,6 @@ const bench: BenchModule = {
         pool: p.pool,
         topic,
         schema: `${p.id}_connect`,
-        layout,
         rows: N,
         log: env.log,
       });

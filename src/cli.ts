@@ -81,6 +81,14 @@ const commands: Record<string, Command> = {
       return runDriftCli(args, ctx.config);
     },
   },
+  'connect-schema': {
+    summary: "print JsonConverter's schema.content lines for a standard Kafka Connect sink (docs/warehouse.md)",
+    usage: 'kombo-stream connect-schema <endpoint>',
+    async run(args) {
+      const { runConnectSchema } = await import('./sink/connect-schema.ts');
+      return runConnectSchema(args);
+    },
+  },
   sim: {
     summary: 'run the bundled Kombo simulator (API, webhooks, faults, ground truth)',
     usage:

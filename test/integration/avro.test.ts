@@ -3,7 +3,8 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { SchemaType } from '@kafkajs/confluent-schema-registry';
+import { COMPATIBILITY, SchemaType } from '@kafkajs/confluent-schema-registry';
+import avro from 'avsc';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { RoleDeps } from '../../src/app/role.ts';
@@ -14,7 +15,7 @@ import { AvroSerde } from '../../src/topics/avro.ts';
 import { changeEvent, changeEventSchema } from '../../src/topics/change-events.ts';
 import { changesTopic, dlqTopic, recordTopic } from '../../src/topics/names.ts';
 import { recordHeaders } from '../../src/topics/records.ts';
-import { fromAvroValue, valueSchema } from '../../src/topics/schemas.ts';
+import { fromAvroValue, toAvroValue, valueSchema } from '../../src/topics/schemas.ts';
 import { topicSpecs } from '../../src/topics/topology.ts';
 import { makePki } from '../helpers/certs.ts';
 import { testDeps } from '../helpers/config.ts';
@@ -105,6 +106,22 @@ describe('Avro through the real Schema Registry (Apicurio, Confluent API)', () =
     await expect(
       serde.registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(broken) }, { subject }),
     ).rejects.toThrow();
+  });
+
+  it('naming date-times for Kafka Connect (connect.name) was a BACKWARD-compatible change that alters no byte', async () => {
+    // The schemas as they were before the annotation (docs/architecture.md, "Date-times stay text").
+    const schema = JSON.stringify(valueSchema('hris/employees'));
+    const before = schema.replaceAll(',"connect.name":"io.debezium.time.ZonedTimestamp"', '');
+    expect(before).not.toBe(schema);
+    const subject = `${recordTopic(ctx.prefix, 'hris/employees')}-value`;
+    const register = (s: string) =>
+      serde.registry.register({ type: SchemaType.AVRO, schema: s }, { subject, compatibility: COMPATIBILITY.BACKWARD });
+    const old = await register(before);
+    const annotated = await register(schema);
+    expect(annotated.id).not.toBe(old.id);
+    const employee = core.truth(core.integrations()[0]?.id as string, 'hris/employees')[0] as never;
+    const bytes = (s: string) => avro.Type.forSchema(JSON.parse(s)).toBuffer(toAvroValue(JSON.parse(s), employee));
+    expect(bytes(schema).equals(bytes(before))).toBe(true);
   });
 
   it('the sink waits out a registry outage: nothing dead-lettered, nothing skipped, every row written after', async () => {
