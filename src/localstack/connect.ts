@@ -146,7 +146,12 @@ export async function startConnectWorker(opts: {
       const status = (await res.json()) as { connector?: TaskStatus; tasks?: TaskStatus[] };
       const failed = [status.connector, ...(status.tasks ?? [])].find((t) => t?.state === 'FAILED');
       if (failed) {
-        throw new LocalStackError(`connector ${name} failed: ${failed.trace?.split('\n')[0] ?? '(no trace)'}`);
+        // The first line says only that the task died; the root cause is the last "Caused by".
+        const lines = failed.trace?.split('\n') ?? [];
+        const cause = lines.filter((l) => l.startsWith('Caused by')).at(-1);
+        throw new LocalStackError(
+          `connector ${name} failed: ${lines[0] ?? '(no trace)'}${cause ? ` (${cause.trim()})` : ''}`,
+        );
       }
     },
     async jvmPid() {

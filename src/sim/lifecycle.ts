@@ -10,11 +10,18 @@ export interface SimLifecycle {
   qaStatus: 'PENDING' | 'FAILED' | 'PASSED';
   /** Models the tool lacks (or the scope config disables): not in the API, unavailable in read_models. */
   unavailable: Set<EndpointName>;
+  /**
+   * Models the API already refuses while read_models still lists them as available: a scope-config
+   * change between two reads of the integration, which only a fetch can find out about.
+   */
+  refusedUnannounced: Set<EndpointName>;
   /** Set when a scope-config change invalidated the synced data; cleared by the next full sync. */
   dataExpiredAt: number | null;
 }
 
-export type LifecyclePatch = Partial<Omit<SimLifecycle, 'unavailable'>> & { unavailable?: EndpointName[] };
+export type LifecyclePatch = Partial<Omit<SimLifecycle, 'unavailable' | 'refusedUnannounced'>> & {
+  unavailable?: EndpointName[];
+};
 
 export function newLifecycle(unavailable: readonly EndpointName[] = []): SimLifecycle {
   return {
@@ -22,6 +29,7 @@ export function newLifecycle(unavailable: readonly EndpointName[] = []): SimLife
     setupIncomplete: false,
     qaStatus: 'PASSED',
     unavailable: new Set(unavailable),
+    refusedUnannounced: new Set(),
     dataExpiredAt: null,
   };
 }
@@ -97,7 +105,7 @@ export function accessError(i: SimIntegration, endpoint: EndpointName): SimApiEr
       'The quality check failed.',
       'See the integration in the dashboard.',
     );
-  if (i.life.unavailable.has(endpoint))
+  if (i.life.unavailable.has(endpoint) || i.life.refusedUnannounced.has(endpoint))
     return new SimApiError(
       400,
       'INTEGRATION.MODEL_NOT_AVAILABLE',

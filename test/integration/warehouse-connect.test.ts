@@ -162,6 +162,7 @@ describe('a standard Kafka Connect sink (Debezium JDBC) with docs/warehouse.md c
       'connection.url': `jdbc:postgresql://${db.host}${db.pathname}?currentSchema=${warehouse}`,
       'connection.username': decodeURIComponent(db.username),
       'connection.password': decodeURIComponent(db.password),
+      'collection.name.format': `${warehouse}.hris_employees`,
     };
     for (const key of Object.keys(ours)) expect(doc, `the documented config sets ${key}`).toHaveProperty(key);
     const { name = '', ...config }: Record<string, string> = { ...doc, ...ours };
