@@ -42,8 +42,11 @@ export async function ensureHistory(pool: pg.Pool, schema: string, layout: Table
      )`,
   );
   for (const c of layout.fields) await pool.query(`ALTER TABLE ${h} ADD COLUMN IF NOT EXISTS ${col(c)}`);
+  // BRIN, not a b-tree: versions arrive nearly in read order, so block ranges stay narrow for
+  // `_changes(after, until)`, and keeping it costs next to nothing per version written.
+  await pool.query(`DROP INDEX IF EXISTS ${s}.${quoteIdent(`${historyTable(layout)}_from`)}`);
   await pool.query(
-    `CREATE INDEX IF NOT EXISTS ${quoteIdent(`${historyTable(layout)}_from`)} ON ${h} (_kombo_valid_from)`,
+    `CREATE INDEX IF NOT EXISTS ${quoteIdent(`${historyTable(layout)}_from_brin`)} ON ${h} USING brin (_kombo_valid_from)`,
   );
   await pool.query(
     `CREATE OR REPLACE FUNCTION ${s}.${quoteIdent(`${layout.table}_as_of`)}(at timestamptz)
@@ -101,24 +104,30 @@ export class HistoryWriter {
       b AS (
         SELECT r.*, lag(r.m) OVER w AS bm, lag(r._kombo_deleted) OVER w AS bd, row_number() OVER w AS n
         FROM r WINDOW w AS (PARTITION BY r.integration_id, r.id ORDER BY r._kombo_valid_from)),
-      c AS (
-        SELECT b.*, CASE WHEN b.n = 1 THEN p.m ELSE b.bm END AS pm, CASE WHEN b.n = 1 THEN p.d ELSE b.bd END AS pd,
-          l.later IS NOT NULL AS later
+      t AS (
+        SELECT b.*, top.m AS tm, top.d AS td, top.f > b._kombo_valid_from AS later
         FROM b LEFT JOIN LATERAL (
+          SELECT x._kombo_row_md5 AS m, x._kombo_deleted AS d, x._kombo_valid_from AS f FROM ${h} x
+          WHERE x.integration_id = b.integration_id AND x.id = b.id
+          ORDER BY x._kombo_valid_from DESC LIMIT 1) top ON true),
+      c AS (
+        SELECT t.*, CASE WHEN t.n > 1 THEN t.bm WHEN t.later THEN p.m ELSE t.tm END AS pm,
+          CASE WHEN t.n > 1 THEN t.bd WHEN t.later THEN p.d ELSE t.td END AS pd
+        -- The newest stored version is the one in effect, unless this one was read before it (late):
+        -- only then is the version in effect at its read time looked up.
+        FROM t LEFT JOIN LATERAL (
           SELECT x._kombo_row_md5 AS m, x._kombo_deleted AS d FROM ${h} x
-          WHERE x.integration_id = b.integration_id AND x.id = b.id AND x._kombo_valid_from <= b._kombo_valid_from
-          ORDER BY x._kombo_valid_from DESC LIMIT 1) p ON b.n = 1
-        LEFT JOIN LATERAL (
-          SELECT true AS later FROM ${h} x
-          WHERE x.integration_id = b.integration_id AND x.id = b.id AND x._kombo_valid_from > b._kombo_valid_from
-          LIMIT 1) l ON true),
+          WHERE t.later AND t.n = 1 AND x.integration_id = t.integration_id AND x.id = t.id
+            AND x._kombo_valid_from <= t._kombo_valid_from
+          ORDER BY x._kombo_valid_from DESC LIMIT 1) p ON true),
       ins AS (
         INSERT INTO ${h} (integration_id, id, _kombo_valid_from, ${cols.join(', ')}, _kombo_row_md5, _kombo_op)
         SELECT c.integration_id, c.id, c._kombo_valid_from, ${cols.map((x) => `c.${x}`).join(', ')}, c.m, ${op('c.pm', 'c.pd')}
         FROM c WHERE c.pm IS DISTINCT FROM c.m OR c.pd IS DISTINCT FROM c._kombo_deleted
         ON CONFLICT (integration_id, id, _kombo_valid_from) DO NOTHING
         RETURNING integration_id, id, _kombo_valid_from)
-      SELECT ins.integration_id, ins.id, (c.n > 1 OR c.pm IS NOT NULL OR c.later) AS neighbours, c.later
+      SELECT ins.integration_id, ins.id, (c.n > 1 OR c.pm IS NOT NULL OR c.later IS TRUE) AS neighbours,
+        c.later IS TRUE AS later
       FROM ins JOIN c USING (integration_id, id, _kombo_valid_from)`;
     // A tombstone carries no value: the delete version repeats the version in effect when it was read.
     this.#tombstone = `INSERT INTO ${h} (integration_id, id, ${fields.join(', ')}, _kombo_valid_from, _kombo_deleted,
