@@ -5,7 +5,7 @@ import { LocalStackError } from '../errors.ts';
 import { fetchVerifiedArchive, MAVEN_CENTRAL, mavenClasspath } from './download.ts';
 import { withDirLock } from './lock.ts';
 import { infraDir, projectRoot } from './paths.ts';
-import { freePort, type ServiceProcess, startService, waitUntil } from './process.ts';
+import { freePort, type ServiceProcess, startUntilReady } from './process.ts';
 
 /**
  * Kafka Connect with the Debezium JDBC sink: the sink benchmark's peer and the warehouse test's
@@ -102,7 +102,9 @@ export async function startConnectWorker(opts: {
     ].join('\n'),
   );
   const logFile = path.join(opts.dataDir, 'connect.log');
-  const service = startService(
+  const url = `http://127.0.0.1:${port}`;
+  const service = await startUntilReady(
+    'Kafka Connect worker',
     'java',
     [
       '-Xms256m',
@@ -114,20 +116,15 @@ export async function startConnectWorker(opts: {
       'org.apache.kafka.connect.cli.ConnectStandalone',
       workerProps,
     ],
-    { logFile, cwd: opts.dataDir, ...(opts.ownerPid === undefined ? {} : { ownerPid: opts.ownerPid }) },
-  );
-  await writeFile(path.join(opts.dataDir, 'connect.pid'), String(service.pid));
-  const url = `http://127.0.0.1:${port}`;
-  try {
-    await waitUntil('Kafka Connect worker', async () => (await fetch(`${url}/connectors`)).ok, {
-      timeoutMs: 120_000,
-      service,
+    {
       logFile,
-    });
-  } catch (err) {
-    await service.stop(5_000);
-    throw err;
-  }
+      cwd: opts.dataDir,
+      ...(opts.ownerPid === undefined ? {} : { ownerPid: opts.ownerPid }),
+      pidFile: path.join(opts.dataDir, 'connect.pid'),
+      probe: async () => (await fetch(`${url}/connectors`)).ok,
+      timeoutMs: 120_000,
+    },
+  );
   return {
     url,
     process: service,

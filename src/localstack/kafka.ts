@@ -6,7 +6,7 @@ import { LocalStackError } from '../errors.ts';
 import { mavenClasspath } from './download.ts';
 import { withDirLock } from './lock.ts';
 import { infraDir, projectRoot } from './paths.ts';
-import { freePort, portAccepts, runToCompletion, type ServiceProcess, startService, waitUntil } from './process.ts';
+import { freePort, portAccepts, runToCompletion, type ServiceProcess, startUntilReady } from './process.ts';
 
 /** Pinned; infra/kafka/pom.xml pins the same version. */
 export const KAFKA_VERSION = '3.9.1';
@@ -169,35 +169,33 @@ export async function startKafka(opts: {
   ]);
   const heap = opts.heapMb ?? 512;
   const launch = async (): Promise<ServiceProcess> => {
-    const service = startService(
-      'java',
-      [
-        `-Xms${Math.min(256, heap)}m`,
-        `-Xmx${heap}m`,
-        '-XX:+UseG1GC',
-        '-XX:MaxGCPauseMillis=20',
-        '-XX:+ExitOnOutOfMemoryError',
-        '-Djava.awt.headless=true',
-        logConfig,
-        '-cp',
-        classpath,
-        'kafka.Kafka',
-        config,
-      ],
-      { logFile },
-    );
-    await writeFile(path.join(dataDir, 'broker.pid'), String(service.pid));
     try {
-      await waitUntil(`Kafka broker on port ${port}`, () => portAccepts(port), {
-        timeoutMs: opts.readyTimeoutMs ?? 90_000,
-        service,
-        logFile,
-      });
+      return await startUntilReady(
+        `Kafka broker on port ${port}`,
+        'java',
+        [
+          `-Xms${Math.min(256, heap)}m`,
+          `-Xmx${heap}m`,
+          '-XX:+UseG1GC',
+          '-XX:MaxGCPauseMillis=20',
+          '-XX:+ExitOnOutOfMemoryError',
+          '-Djava.awt.headless=true',
+          logConfig,
+          '-cp',
+          classpath,
+          'kafka.Kafka',
+          config,
+        ],
+        {
+          logFile,
+          pidFile: path.join(dataDir, 'broker.pid'),
+          probe: () => portAccepts(port),
+          timeoutMs: opts.readyTimeoutMs ?? 90_000,
+        },
+      );
     } catch (err) {
-      await service.stop(5_000);
       throw err instanceof LocalStackError ? err : new LocalStackError('Kafka broker failed to start', { cause: err });
     }
-    return service;
   };
   let service = await launch();
   return {

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LocalStackError } from '../errors.ts';
@@ -136,4 +137,26 @@ export async function waitUntil(
   throw new LocalStackError(`${what} not ready after ${opts.timeoutMs} ms; see ${opts.logFile ?? 'its log'}`, {
     retriable: true,
   });
+}
+
+/**
+ * Starts a service, records its pid beside its data (so the watchdog and an operator find it), and
+ * waits until `probe` says it is ready; a service that does not get ready is stopped, not left behind.
+ */
+export async function startUntilReady(
+  what: string,
+  command: string,
+  args: readonly string[],
+  opts: Parameters<typeof startService>[2] & { pidFile: string; probe: () => Promise<boolean>; timeoutMs: number },
+): Promise<ServiceProcess> {
+  const { pidFile, probe, timeoutMs, ...start } = opts;
+  const service = startService(command, args, start);
+  await writeFile(pidFile, String(service.pid));
+  try {
+    await waitUntil(what, probe, { timeoutMs, service, logFile: start.logFile });
+  } catch (err) {
+    await service.stop(5_000);
+    throw err;
+  }
+  return service;
 }

@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fetchVerifiedArchive, MAVEN_CENTRAL } from './download.ts';
 import { withDirLock } from './lock.ts';
 import { infraDir } from './paths.ts';
-import { freePort, type ServiceProcess, startService, waitUntil } from './process.ts';
+import { freePort, type ServiceProcess, startUntilReady } from './process.ts';
 
 /**
  * Apicurio Registry, for its Confluent-compatible API. 3.0.9 is pinned: it runs on Java 17, and it
@@ -51,7 +51,9 @@ export async function startSchemaRegistry(opts: {
   const port = opts.port ?? (await freePort());
   await mkdir(opts.dataDir, { recursive: true });
   const logFile = path.join(opts.dataDir, 'apicurio.log');
-  const service = startService(
+  const base = `http://127.0.0.1:${port}`;
+  const service = await startUntilReady(
+    `Apicurio Registry on port ${port}`,
     'java',
     [
       '-Xms64m',
@@ -66,19 +68,14 @@ export async function startSchemaRegistry(opts: {
       '-jar',
       jar,
     ],
-    { logFile, cwd: opts.dataDir, ...(opts.ownerPid === undefined ? {} : { ownerPid: opts.ownerPid }) },
-  );
-  await writeFile(path.join(opts.dataDir, 'apicurio.pid'), String(service.pid));
-  const base = `http://127.0.0.1:${port}`;
-  try {
-    await waitUntil(`Apicurio Registry on port ${port}`, async () => (await fetch(`${base}/health/ready`)).ok, {
-      timeoutMs: 120_000,
-      service,
+    {
       logFile,
-    });
-  } catch (err) {
-    await service.stop(5_000);
-    throw err;
-  }
+      cwd: opts.dataDir,
+      ...(opts.ownerPid === undefined ? {} : { ownerPid: opts.ownerPid }),
+      pidFile: path.join(opts.dataDir, 'apicurio.pid'),
+      probe: async () => (await fetch(`${base}/health/ready`)).ok,
+      timeoutMs: 120_000,
+    },
+  );
   return { url: `${base}/apis/ccompat/v7`, port, process: service, stop: () => service.stop() };
 }

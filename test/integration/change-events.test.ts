@@ -2,8 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RoleDeps, RunningRole } from '../../src/app/role.ts';
 import { startFetcher } from '../../src/fetcher/role.ts';
 import type { EndpointName } from '../../src/kombo/endpoints.ts';
-import { newTask } from '../../src/planner/task.ts';
-import { enqueueTasks } from '../../src/planner/trigger.ts';
 import { type Simulator, startSimulator } from '../../src/sim/index.ts';
 import { StateStore } from '../../src/state/store.ts';
 import type { ChangeEvent } from '../../src/topics/change-events.ts';
@@ -11,6 +9,7 @@ import type { InRecord, Producer } from '../../src/topics/kafka.ts';
 import { changesTopic, recordTopic } from '../../src/topics/names.ts';
 import { testDeps } from '../helpers/config.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
+import { fetchToEnd } from '../helpers/fetch.ts';
 import { eventually, readTopic } from '../helpers/topics.ts';
 
 let ctx: TestContext;
@@ -48,19 +47,7 @@ afterAll(async () => {
   await ctx?.close();
 });
 
-async function run(mode: 'delta' | 'full'): Promise<void> {
-  const t = newTask({ integration_id: HRIS, endpoint: EMP, mode, reason: 'test', requested_at: new Date() });
-  await enqueueTasks(producer, deps.config.kafka.topicPrefix, [t]);
-  await eventually(
-    () =>
-      ctx.pool.query(
-        `SELECT 1 FROM ${store.schema}.fetch_runs WHERE integration_id = $1 AND endpoint = $2 AND status = 'done' AND task_id = $3`,
-        [HRIS, EMP, t.task_id],
-      ),
-    (r) => (r.rowCount ?? 0) > 0,
-    60_000,
-  );
-}
+const run = (mode: 'delta' | 'full') => fetchToEnd(ctx, producer, { integration: HRIS, endpoint: EMP, mode });
 
 interface Seen {
   key: { integration_id: string; id: string };

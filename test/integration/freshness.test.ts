@@ -6,8 +6,6 @@ import type { RoleDeps, RunningRole } from '../../src/app/role.ts';
 import { startFetcher } from '../../src/fetcher/role.ts';
 import type { EndpointName } from '../../src/kombo/endpoints.ts';
 import { projectRoot } from '../../src/localstack/paths.ts';
-import { newTask } from '../../src/planner/task.ts';
-import { enqueueTasks } from '../../src/planner/trigger.ts';
 import { type Simulator, startSimulator } from '../../src/sim/index.ts';
 import { SinkOffsets } from '../../src/sink/offsets.ts';
 import { startSink } from '../../src/sink/role.ts';
@@ -16,6 +14,7 @@ import type { Producer } from '../../src/topics/kafka.ts';
 import { groupId, recordTopic } from '../../src/topics/names.ts';
 import { testDeps } from '../helpers/config.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
+import { fetchToEnd } from '../helpers/fetch.ts';
 import { recordsOf, t } from '../helpers/records.ts';
 import { eventually } from '../helpers/topics.ts';
 
@@ -88,14 +87,8 @@ async function sinkCaughtUp(endpoint: EndpointName): Promise<void> {
 /** A fetch through the tasks topic, between two stamps of the test's own. */
 async function fetchBetween(integration: string, endpoint: EndpointName, mode: 'delta' | 'full') {
   const before = await pgNow();
-  const task = newTask({ integration_id: integration, endpoint, mode, reason: 'test', requested_at: before });
-  await enqueueTasks(producer, prefix(), [task]);
-  await eventually(
-    () =>
-      ctx.pool.query(`SELECT 1 FROM ${store.schema}.fetch_runs WHERE task_id = $1 AND status = 'done'`, [task.task_id]),
-    (r) => (r.rowCount ?? 0) > 0,
-    60_000,
-  );
+  const { status } = await fetchToEnd(ctx, producer, { integration, endpoint, mode, requestedAt: before });
+  expect(status).toBe('done');
   const after = await pgNow();
   await sinkCaughtUp(endpoint);
   return { before, after };

@@ -6,8 +6,6 @@ import { startFetcher } from '../../src/fetcher/role.ts';
 import type { EndpointName } from '../../src/kombo/endpoints.ts';
 import { type ConnectWorker, startConnectWorker } from '../../src/localstack/connect.ts';
 import { projectRoot } from '../../src/localstack/paths.ts';
-import { newTask } from '../../src/planner/task.ts';
-import { enqueueTasks } from '../../src/planner/trigger.ts';
 import { type Simulator, startSimulator } from '../../src/sim/index.ts';
 import { connectKeySchema, connectValueSchema } from '../../src/sink/connect-schema.ts';
 import { StateStore } from '../../src/state/store.ts';
@@ -15,6 +13,7 @@ import type { Producer } from '../../src/topics/kafka.ts';
 import { recordTopic } from '../../src/topics/names.ts';
 import { testDeps } from '../helpers/config.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
+import { fetchToEnd } from '../helpers/fetch.ts';
 import { eventually, readTopic } from '../helpers/topics.ts';
 
 // docs/warehouse.md's Debezium JDBC sink configuration, run as written (only where it connects and
@@ -82,19 +81,7 @@ async function documentedConfig(): Promise<Record<string, string>> {
   return config;
 }
 
-async function run(mode: 'delta' | 'full'): Promise<void> {
-  const t = newTask({ integration_id: HRIS, endpoint: EP, mode, reason: 'test', requested_at: new Date() });
-  await enqueueTasks(producer, deps.config.kafka.topicPrefix, [t]);
-  await eventually(
-    () =>
-      ctx.pool.query(
-        `SELECT 1 FROM ${store.schema}.fetch_runs WHERE integration_id = $1 AND endpoint = $2 AND status = 'done' AND started_at >= $3`,
-        [HRIS, EP, t.requested_at],
-      ),
-    (r) => (r.rowCount ?? 0) > 0,
-    60_000,
-  );
-}
+const run = (mode: 'delta' | 'full') => fetchToEnd(ctx, producer, { integration: HRIS, endpoint: EP, mode });
 
 type Row = Record<string, unknown>;
 const fields = (JSON.parse(connectValueSchema(EP)) as { fields: { field: string; name?: string }[] }).fields;
