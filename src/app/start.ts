@@ -49,7 +49,11 @@ export async function runStart(config: Config, opts: { role: string; shutdownTim
     if (err instanceof KomboStreamError && !err.retriable) throw err;
     const delay = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6));
     logger.warn({ err: { message: (err as Error).message }, attempt, delayMs: delay }, 'start failed; retrying');
-    await Promise.race([stop.received, new Promise((r) => setTimeout(r, delay).unref())]);
+    // A timer that keeps the process alive: with nothing else left to wait on (the failed start
+    // released everything), an unref'd one let Node exit with 13 in the middle of the retry.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([stop.received, new Promise((r) => (timer = setTimeout(r, delay)))]);
+    clearTimeout(timer);
     if (stop.signal) return 0;
   }
   logger.info({ roles, url: runtime.url, adminUrl: runtime.adminUrl }, 'kombo-stream started');

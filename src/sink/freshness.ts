@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { EndpointName } from '../kombo/endpoints.ts';
 import { quoteIdent } from '../state/migrate.ts';
-import { inTransaction } from '../state/pool.ts';
+import { inSchemaDdl } from '../state/pool.ts';
 import type { Action } from './reduce.ts';
 
 /**
@@ -23,8 +23,7 @@ export const FRESHNESS_VIEW = 'kombo_freshness';
 export async function ensureFreshness(pool: pg.Pool, sinkSchema: string, stateSchema: string): Promise<void> {
   const s = quoteIdent(sinkSchema);
   const st = quoteIdent(stateSchema);
-  await inTransaction(pool, async (c) => {
-    await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`kombo-stream.freshness.${sinkSchema}`]);
+  await inSchemaDdl(pool, sinkSchema, async (c) => {
     await c.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
     await c.query(
       `CREATE TABLE IF NOT EXISTS ${s}._kombo_freshness (

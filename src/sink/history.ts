@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { quoteIdent } from '../state/migrate.ts';
+import { inSchemaDdl } from '../state/pool.ts';
 import { type Column, rowMd5, type TableLayout } from './layout.ts';
 import { newer, type SinkRecord } from './reduce.ts';
 
@@ -22,44 +23,71 @@ const VERSION_COLUMNS = [
   '_kombo_recorded_at timestamptz NOT NULL DEFAULT now()',
 ];
 
+/** What users read: every version, the current one included (a view). */
 export const historyTable = (layout: TableLayout) => `${layout.table}_history`;
+/** What is stored: every version but a record's only one, which the current table already holds. */
+export const versionsTable = (layout: TableLayout) => `${layout.table}_versions`;
+
+const VERSION_NAMES = VERSION_COLUMNS.map((c) => c.split(' ')[0] as string);
 
 /**
- * Creates `<table>_history` (add-only, as the current table), and its point-in-time functions:
- * `<table>_as_of(t)` (the records as they were at t, deleted ones left out) and
- * `<table>_changes(from, to)` (every version first read in (from, to], deletions included).
+ * Creates `<table>_versions` (add-only, as the current table), the view `<table>_history` over it and
+ * the current table, and the point-in-time functions: `<table>_as_of(t)` (the records as they were at
+ * t, deleted ones left out) and `<table>_changes(after, until)` (every version first read in
+ * (after, until], deletions included). Several sinks starting at once take turns.
  */
 export async function ensureHistory(pool: pg.Pool, schema: string, layout: TableLayout): Promise<void> {
   const s = quoteIdent(schema);
+  const v = `${s}.${quoteIdent(versionsTable(layout))}`;
   const h = `${s}.${quoteIdent(historyTable(layout))}`;
+  const t = `${s}.${quoteIdent(layout.table)}`;
   const col = (c: Column) => `${quoteIdent(c.name)} ${c.pgType}`;
-  await pool.query(
-    `CREATE TABLE IF NOT EXISTS ${h} (
-       integration_id text NOT NULL,
-       id text NOT NULL,
-       ${[...layout.fields.map(col), ...VERSION_COLUMNS].join(',\n       ')},
-       PRIMARY KEY (integration_id, id, _kombo_valid_from)
-     )`,
-  );
-  for (const c of layout.fields) await pool.query(`ALTER TABLE ${h} ADD COLUMN IF NOT EXISTS ${col(c)}`);
-  // BRIN, not a b-tree: versions arrive nearly in read order, so block ranges stay narrow for
-  // `_changes(after, until)`, and keeping it costs next to nothing per version written.
-  await pool.query(`DROP INDEX IF EXISTS ${s}.${quoteIdent(`${historyTable(layout)}_from`)}`);
-  await pool.query(
-    `CREATE INDEX IF NOT EXISTS ${quoteIdent(`${historyTable(layout)}_from_brin`)} ON ${h} USING brin (_kombo_valid_from)`,
-  );
-  await pool.query(
-    `CREATE OR REPLACE FUNCTION ${s}.${quoteIdent(`${layout.table}_as_of`)}(at timestamptz)
-     RETURNS SETOF ${h} LANGUAGE sql STABLE AS $$
-       SELECT * FROM ${h} WHERE _kombo_valid_from <= at AND (_kombo_valid_to IS NULL OR _kombo_valid_to > at)
-         AND NOT _kombo_deleted $$`,
-  );
-  await pool.query(
-    `CREATE OR REPLACE FUNCTION ${s}.${quoteIdent(`${layout.table}_changes`)}(after timestamptz, until timestamptz)
-     RETURNS SETOF ${h} LANGUAGE sql STABLE AS $$
-       SELECT * FROM ${h} WHERE _kombo_valid_from > after AND _kombo_valid_from <= until
-       ORDER BY _kombo_valid_from, integration_id, id $$`,
-  );
+  const fields = layout.fields.map((c) => quoteIdent(c.name));
+  await inSchemaDdl(pool, schema, async (c) => {
+    await c.query(
+      `CREATE TABLE IF NOT EXISTS ${v} (
+         integration_id text NOT NULL,
+         id text NOT NULL,
+         ${[...layout.fields.map(col), ...VERSION_COLUMNS].join(',\n         ')},
+         PRIMARY KEY (integration_id, id, _kombo_valid_from)
+       )`,
+    );
+    for (const f of layout.fields) await c.query(`ALTER TABLE ${v} ADD COLUMN IF NOT EXISTS ${col(f)}`);
+    // BRIN, not a b-tree: versions arrive nearly in read order, so block ranges stay narrow for
+    // `_changes(after, until)`, and keeping it costs next to nothing per version written.
+    await c.query(
+      `CREATE INDEX IF NOT EXISTS ${quoteIdent(`${versionsTable(layout)}_from_brin`)} ON ${v} USING brin (_kombo_valid_from)`,
+    );
+    // Fields are added in the middle of the column list, which CREATE OR REPLACE VIEW refuses: the view
+    // and the functions returning its rows are made anew, in this transaction, so readers never miss them.
+    await c.query(`DROP VIEW IF EXISTS ${h} CASCADE`);
+    // A record with no stored version has one version: its row, read at _kombo_fetched_at (any later
+    // version of it stores this one first, see HistoryWriter.prepare).
+    await c.query(
+      `CREATE VIEW ${h} AS
+         SELECT integration_id, id, ${fields.join(', ')}, ${VERSION_NAMES.join(', ')} FROM ${v}
+         UNION ALL
+         SELECT m.integration_id, m.id, ${fields.map((f) => `m.${f}`).join(', ')},
+           m._kombo_fetched_at, NULL::timestamptz,
+           CASE WHEN m._kombo_deleted_at IS NULL THEN 'create' ELSE 'delete' END, m._kombo_deleted_at IS NOT NULL,
+           m._kombo_content_hash, m._kombo_row_md5, m._kombo_partition, m._kombo_offset, m._kombo_synced_at
+         FROM ${t} m
+         WHERE m._kombo_fetched_at IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM ${v} x WHERE x.integration_id = m.integration_id AND x.id = m.id)`,
+    );
+    await c.query(
+      `CREATE FUNCTION ${s}.${quoteIdent(`${layout.table}_as_of`)}(at timestamptz)
+       RETURNS SETOF ${h} LANGUAGE sql STABLE AS $$
+         SELECT * FROM ${h} WHERE _kombo_valid_from <= at AND (_kombo_valid_to IS NULL OR _kombo_valid_to > at)
+           AND NOT _kombo_deleted $$`,
+    );
+    await c.query(
+      `CREATE FUNCTION ${s}.${quoteIdent(`${layout.table}_changes`)}(after timestamptz, until timestamptz)
+       RETURNS SETOF ${h} LANGUAGE sql STABLE AS $$
+         SELECT * FROM ${h} WHERE _kombo_valid_from > after AND _kombo_valid_from <= until
+         ORDER BY _kombo_valid_from, integration_id, id $$`,
+    );
+  });
 }
 
 /**
@@ -76,12 +104,27 @@ export class HistoryWriter {
   readonly #close: string;
   readonly #squash: string;
   readonly #purge: string;
+  readonly #prepare: string;
+  readonly #stored: string;
   readonly #layout: TableLayout;
 
   constructor(schema: string, layout: TableLayout) {
     this.#layout = layout;
-    const h = `${quoteIdent(schema)}.${quoteIdent(historyTable(layout))}`;
+    const h = `${quoteIdent(schema)}.${quoteIdent(versionsTable(layout))}`;
     const fields = layout.fields.map((c) => quoteIdent(c.name));
+    const keys = `(SELECT DISTINCT * FROM unnest($1::text[], $2::text[]) AS k(integration_id, id)) k`;
+    // The current table's row of a record with no stored version is its only version: stored before
+    // the table's row changes, so every version after it has it to follow.
+    this.#prepare = `INSERT INTO ${h} (integration_id, id, ${fields.join(', ')}, _kombo_valid_from, _kombo_op,
+        _kombo_deleted, _kombo_content_hash, _kombo_row_md5, _kombo_partition, _kombo_offset)
+      SELECT m.integration_id, m.id, ${fields.map((f) => `m.${f}`).join(', ')}, m._kombo_fetched_at,
+        CASE WHEN m._kombo_deleted_at IS NULL THEN 'create' ELSE 'delete' END, m._kombo_deleted_at IS NOT NULL,
+        m._kombo_content_hash, m._kombo_row_md5, m._kombo_partition, m._kombo_offset
+      FROM ${quoteIdent(schema)}.${quoteIdent(layout.table)} m JOIN ${keys} USING (integration_id, id)
+      WHERE m._kombo_fetched_at IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM ${h} x WHERE x.integration_id = m.integration_id AND x.id = m.id)
+      ON CONFLICT (integration_id, id, _kombo_valid_from) DO NOTHING`;
+    this.#stored = `SELECT DISTINCT x.integration_id, x.id FROM ${h} x JOIN ${keys} USING (integration_id, id)`;
     const recordset = [
       'integration_id text',
       'id text',
@@ -169,6 +212,15 @@ export class HistoryWriter {
     return row;
   }
 
+  /**
+   * Before the current table takes a batch: stores the only version of each record the batch
+   * touches that has no stored version yet (it is about to be followed, or overwritten).
+   */
+  async prepare(client: pg.PoolClient, records: readonly SinkRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    await client.query(this.#prepare, [records.map((r) => r.integrationId), records.map((r) => r.id)]);
+  }
+
   async apply(client: pg.PoolClient, records: readonly SinkRecord[]): Promise<void> {
     const byKey = new Map<string, SinkRecord[]>();
     for (const r of records) {
@@ -180,7 +232,23 @@ export class HistoryWriter {
     const values: SinkRecord[] = [];
     const tombstones: SinkRecord[] = [];
     const purged: SinkRecord[] = [];
-    for (const versions of byKey.values()) {
+    // A record's first version that nothing follows yet is its row in the current table (the view
+    // shows it from there): a backfill writes no history at all. After prepare, a record has stored
+    // versions exactly when the table had its row before this batch.
+    const isLone = (v: readonly SinkRecord[]) => v.length === 1 && v[0]?.value != null && v[0].op !== 'purge';
+    const lone = [...byKey.values()].filter(isLone).map((v) => v[0] as SinkRecord);
+    const stored = lone.length
+      ? new Set(
+          (
+            await client.query<{ integration_id: string; id: string }>(this.#stored, [
+              lone.map((r) => r.integrationId),
+              lone.map((r) => r.id),
+            ])
+          ).rows.map((r) => `${r.integration_id}\u0000${r.id}`),
+        )
+      : new Set<string>();
+    for (const [k, versions] of byKey) {
+      if (isLone(versions) && !stored.has(k)) continue;
       versions.sort((a, b) => (newer(a, b) ? 1 : newer(b, a) ? -1 : 0));
       // Offboarding forgets the record, history included; nothing read before it counts.
       const purge = versions.findLastIndex((r) => r.op === 'purge');

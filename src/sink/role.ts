@@ -167,6 +167,11 @@ export async function startSink(deps: RoleDeps, opts: SinkOptions = {}): Promise
         }
         const { writer, history } = writers.get(endpoint) as Writers;
         const actions = reduceBatch(decoded, config.sink.deleteMode);
+        // Before the table's rows change: the only version of a record that this batch follows is
+        // kept from its row. The history table refusing that is its fault, as below.
+        await history?.prepare(client, decoded).catch((err: Error) => {
+          throw new SinkHistoryError(endpoint, err);
+        });
         const failures = await applyIsolating(client, actions, (c, a) => writer.apply(c, a));
         const refused = new Set(failures.map((f) => f.item.record.offset));
         // Every version of the batch goes to the history, but those the table refused (dead-lettered);

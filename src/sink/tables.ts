@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { type EndpointName, tableName } from '../kombo/endpoints.ts';
 import { quoteIdent } from '../state/migrate.ts';
+import { inSchemaDdl } from '../state/pool.ts';
 import { readValueSchema } from '../topics/schemas.ts';
 import { BOOKKEEPING, type Column, rowMd5, type TableLayout, tableLayout } from './layout.ts';
 
@@ -12,27 +13,22 @@ import { BOOKKEEPING, type Column, rowMd5, type TableLayout, tableLayout } from 
 export async function ensureTable(pool: pg.Pool, schema: string, layout: TableLayout): Promise<string[]> {
   const t = `${quoteIdent(schema)}.${quoteIdent(layout.table)}`;
   const col = (c: Column) => `${quoteIdent(c.name)} ${c.pgType}`;
-  await pool.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
-  await pool.query(
-    `CREATE TABLE IF NOT EXISTS ${t} (
-       integration_id text NOT NULL,
-       id text NOT NULL,
-       ${[...layout.fields, ...BOOKKEEPING].map(col).join(',\n       ')},
-       _kombo_synced_at timestamptz NOT NULL DEFAULT now(),
-       PRIMARY KEY (integration_id, id)
-     )`,
-  );
-  const existing = new Set(
-    (
-      await pool.query<{ column_name: string }>(
-        'SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2',
-        [schema, layout.table],
-      )
-    ).rows.map((r) => r.column_name),
-  );
-  const missing = [...layout.fields, ...BOOKKEEPING].filter((c) => !existing.has(c.name));
-  for (const c of missing) await pool.query(`ALTER TABLE ${t} ADD COLUMN IF NOT EXISTS ${col(c)}`);
-  return missing.map((c) => c.name);
+  return inSchemaDdl(pool, schema, async (c) => {
+    await c.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+    await c.query(
+      `CREATE TABLE IF NOT EXISTS ${t} (
+         integration_id text NOT NULL,
+         id text NOT NULL,
+         ${[...layout.fields, ...BOOKKEEPING].map(col).join(',\n         ')},
+         _kombo_synced_at timestamptz NOT NULL DEFAULT now(),
+         PRIMARY KEY (integration_id, id)
+       )`,
+    );
+    const existing = new Set((await liveColumns(c, schema, layout.table)).keys());
+    const missing = [...layout.fields, ...BOOKKEEPING].filter((f) => !existing.has(f.name));
+    for (const f of missing) await c.query(`ALTER TABLE ${t} ADD COLUMN IF NOT EXISTS ${col(f)}`);
+    return missing.map((f) => f.name);
+  });
 }
 
 /** Columns of the live table, so writes only name columns that exist. */

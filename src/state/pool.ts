@@ -71,3 +71,18 @@ export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient
     client.release();
   }
 }
+
+/**
+ * DDL of one Postgres schema, one process at a time: several processes of a role start at once, and
+ * concurrent `CREATE ... IF NOT EXISTS` of one name can fail on the catalogue's unique index.
+ */
+export async function inSchemaDdl<T>(
+  pool: pg.Pool,
+  schema: string,
+  fn: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  return inTransaction(pool, async (c) => {
+    await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`kombo-stream.ddl.${schema}`]);
+    return fn(c);
+  });
+}

@@ -61,7 +61,13 @@ const deliver = async (...records: ReturnType<typeof rec>[]) => {
 describe('history', () => {
   it('keeps every version with its validity; the table as of any time answers each point in between', async () => {
     await deliver(rec('x', { fetchedAt: t(10), name: 'A' }));
+    // A first version is the row itself: nothing stored twice (a backfill costs no history write).
+    const stored = async () =>
+      (await ctx.pool.query(`SELECT count(*)::int AS n FROM ${s()}.ats_tags_versions WHERE id = 'x'`)).rows[0].n;
+    expect(await stored()).toBe(0);
+    expect(await versions('x')).toEqual([{ name: 'A', op: 'create', from: t(10), to: null }]);
     await deliver(rec('x', { fetchedAt: t(20), name: 'B' }));
+    expect(await stored()).toBe(2);
     // A record produced twice, and the same content read again later (a heal, a replay): no version.
     await deliver(
       rec('x', { fetchedAt: t(20), name: 'B' }),
@@ -124,20 +130,26 @@ describe('history', () => {
   });
 
   it('a history table refusing everything holds the batch back; nothing is dead-lettered, nothing lost', async () => {
-    await ctx.pool.query(`ALTER TABLE ${s()}.ats_tags_history ADD CONSTRAINT refuse_all CHECK (false) NOT VALID`);
+    // First versions are the rows themselves; what follows them needs the versions table.
+    await deliver(rec('w1', { fetchedAt: t(60), name: 'w1' }), rec('w2', { fetchedAt: t(60), name: 'w2' }));
+    await ctx.pool.query(`ALTER TABLE ${s()}.ats_tags_versions ADD CONSTRAINT refuse_all CHECK (false) NOT VALID`);
     await producer.send(topic, [
-      rec('w1', { fetchedAt: t(70), name: 'w1' }),
-      rec('w2', { fetchedAt: t(70), name: 'w2' }),
+      rec('w1', { fetchedAt: t(70), name: 'w1 again' }),
+      rec('w2', { fetchedAt: t(70), name: 'w2 again' }),
     ]);
     await new Promise((r) => setTimeout(r, 2_000));
-    const stored = await ctx.pool.query(`SELECT id FROM ${s()}.ats_tags WHERE id IN ('w1', 'w2')`);
-    expect(stored.rowCount).toBe(0);
-    await ctx.pool.query(`ALTER TABLE ${s()}.ats_tags_history DROP CONSTRAINT refuse_all`);
+    const stored = await ctx.pool.query(`SELECT name FROM ${s()}.ats_tags WHERE id IN ('w1', 'w2') ORDER BY id`);
+    expect(stored.rows).toEqual([{ name: 'w1' }, { name: 'w2' }]);
+    await ctx.pool.query(`ALTER TABLE ${s()}.ats_tags_versions DROP CONSTRAINT refuse_all`);
     await eventually(
       async () => (await versions('w1')).length + (await versions('w2')).length,
-      (n) => n === 2,
+      (n) => n === 4,
       60_000,
     );
+    expect(await versions('w1')).toEqual([
+      { name: 'w1', op: 'create', from: t(60), to: t(70) },
+      { name: 'w1 again', op: 'update', from: t(70), to: null },
+    ]);
     expect(await topicSize(ctx.kafka, dlqTopic(deps.config.kafka.topicPrefix))).toBe(0n);
   }, 90_000);
 
@@ -147,6 +159,11 @@ describe('history', () => {
        ORDER BY table_name`,
       [ctx.schema],
     );
-    expect(tables.rows.map((r) => r.table_name)).toEqual(['ats_tags', 'ats_tags_history', 'ats_users']);
+    expect(tables.rows.map((r) => r.table_name)).toEqual([
+      'ats_tags',
+      'ats_tags_history',
+      'ats_tags_versions',
+      'ats_users',
+    ]);
   });
 });

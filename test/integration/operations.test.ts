@@ -109,6 +109,29 @@ describe('graceful shutdown under load', () => {
     }
   }, 180_000);
 
+  it('a start that fails keeps retrying (nothing else alive meanwhile), and SIGTERM during the wait exits 0', async () => {
+    // Postgres unreachable: each attempt fails and releases everything it opened. The wait between
+    // attempts used to be an unref'd timer, so Node found nothing to wait on and exited with 13.
+    const closed = await freePort();
+    const child = spawnNode(['src/cli.ts', 'start', '--role', 'sink'], {
+      DATABASE_URL: `postgres://postgres@127.0.0.1:${closed}/postgres`,
+      TOPIC_PREFIX: ctx.prefix,
+      LOG_LEVEL: 'warn',
+    });
+    try {
+      await eventually(
+        async () => (child.output().match(/start failed; retrying/g) ?? []).length,
+        (n) => n >= 3,
+        30_000,
+      );
+      expect(child.proc.exitCode, child.output()).toBeNull();
+      child.proc.kill('SIGTERM');
+      expect(await child.exited, child.output()).toBe(0);
+    } finally {
+      child.proc.kill('SIGKILL');
+    }
+  }, 60_000);
+
   it('SIGTERM exits 0 promptly, and across the restart Postgres loses and duplicates nothing', async () => {
     const port = await freePort();
     const secret = 'whsec_graceful';
