@@ -33,6 +33,7 @@ beforeAll(async () => {
     FETCH_MAX_PAGES_PER_TURN: 2,
     FETCH_OVERLAP: '2s',
     CHANGE_EVENTS: EMP,
+    CHANGE_EVENTS_RETENTION: '3d',
   });
   store = new StateStore(ctx.pool, deps.config.postgres.stateSchema);
   for (const i of sim.core.integrations())
@@ -94,6 +95,14 @@ describe('change events (<record topic>.changes)', () => {
     // Unchanged re-reads emit nothing.
     await run('full');
     expect(await newEvents()).toEqual([]);
+    // A log, not state: kept for CHANGE_EVENTS_RETENTION, never compacted; other topics get none.
+    expect(await ctx.kafka.topicConfig(changesTopic(deps.config.kafka.topicPrefix, EMP))).toMatchObject({
+      'cleanup.policy': 'delete',
+      'retention.ms': String(3 * 86_400_000),
+    });
+    expect(
+      (await ctx.kafka.listTopics()).filter((t) => t.startsWith(`${ctx.prefix}.`) && t.endsWith('.changes')),
+    ).toEqual([changesTopic(deps.config.kafka.topicPrefix, EMP)]);
   });
 
   it('an update carries before, after and the changed paths; a nested-only change lists only nested paths', async () => {
