@@ -13,7 +13,7 @@ import { migrate } from '../state/migrate.ts';
 import { STATE_MIGRATIONS } from '../state/migrations.ts';
 import { poolFor } from '../state/pool.ts';
 import { StateStore } from '../state/store.ts';
-import { kafkaClient } from '../topics/kafka.ts';
+import { kafkaClient, withDeadline } from '../topics/kafka.ts';
 import { createSerde } from '../topics/serde-factory.ts';
 import { topicSpecs } from '../topics/topology.ts';
 import { buildAdminApp, buildPublicApp, listen } from './http.ts';
@@ -184,7 +184,10 @@ export async function startRuntime(
     await adminProducer?.close();
     await adminClient?.close();
     await kafka.close();
-    await pool.end();
+    // A task abandoned at its deadline (stuck in a send to a broker that is down) still holds its
+    // client, and the integration's advisory lock on it: pool.end() would wait for it for ever. The
+    // connections close with the process, and Postgres releases the lock with them.
+    await withDeadline(pool.end().catch(() => {}));
     pending.delete('clients');
   };
   try {

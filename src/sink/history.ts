@@ -3,6 +3,7 @@ import { quoteIdent } from '../state/migrate.ts';
 import { inSchemaDdl } from '../state/pool.ts';
 import { type Column, rowMd5, type TableLayout } from './layout.ts';
 import { newer, type SinkRecord } from './reduce.ts';
+import { liveColumns } from './tables.ts';
 
 /**
  * Bookkeeping of a version. Validity is read time, not changed_at: a version is valid from when the
@@ -28,7 +29,28 @@ export const historyTable = (layout: TableLayout) => `${layout.table}_history`;
 /** What is stored: every version but a record's only one, which the current table already holds. */
 export const versionsTable = (layout: TableLayout) => `${layout.table}_versions`;
 
-const VERSION_NAMES = VERSION_COLUMNS.map((c) => c.split(' ')[0] as string);
+/**
+ * The current table's row `m` as a version of its record (a record with no stored version has only
+ * that one), column by column of `<table>_versions`. Deleted when the sink marked the row deleted or
+ * the record itself says so (a deleted record read first, before its tombstone arrives).
+ */
+function rowAsVersion(layout: TableLayout, column: string): string {
+  const deleted = `(m._kombo_deleted_at IS NOT NULL${layout.fields.some((f) => f.name === 'remote_deleted_at') ? ' OR m.remote_deleted_at IS NOT NULL' : ''})`;
+  switch (column) {
+    case '_kombo_valid_from':
+      return 'm._kombo_fetched_at';
+    case '_kombo_valid_to':
+      return 'NULL::timestamptz';
+    case '_kombo_op':
+      return `CASE WHEN ${deleted} THEN 'delete' ELSE 'create' END`;
+    case '_kombo_deleted':
+      return deleted;
+    case '_kombo_recorded_at':
+      return 'm._kombo_synced_at';
+    default:
+      return `m.${quoteIdent(column)}`;
+  }
+}
 
 /**
  * Creates `<table>_versions` (add-only, as the current table), the view `<table>_history` over it and
@@ -42,8 +64,20 @@ export async function ensureHistory(pool: pg.Pool, schema: string, layout: Table
   const h = `${s}.${quoteIdent(historyTable(layout))}`;
   const t = `${s}.${quoteIdent(layout.table)}`;
   const col = (c: Column) => `${quoteIdent(c.name)} ${c.pgType}`;
-  const fields = layout.fields.map((c) => quoteIdent(c.name));
   await inSchemaDdl(pool, schema, async (c) => {
+    const kinds = new Map(
+      (
+        await c.query<{ relname: string; relkind: string }>(
+          `SELECT relname, relkind FROM pg_class WHERE relnamespace = to_regnamespace($1) AND relname = ANY($2)`,
+          [quoteIdent(schema), [historyTable(layout), versionsTable(layout)]],
+        )
+      ).rows.map((r) => [r.relname, r.relkind]),
+    );
+    // An earlier build kept every version in a table of the view's name: its rows are versions.
+    if (kinds.get(historyTable(layout)) === 'r' && !kinds.has(versionsTable(layout))) {
+      await c.query(`ALTER TABLE ${h} RENAME TO ${quoteIdent(versionsTable(layout))}`);
+      await c.query(`DROP INDEX IF EXISTS ${s}.${quoteIdent(`${historyTable(layout)}_from`)}`);
+    }
     await c.query(
       `CREATE TABLE IF NOT EXISTS ${v} (
          integration_id text NOT NULL,
@@ -58,31 +92,40 @@ export async function ensureHistory(pool: pg.Pool, schema: string, layout: Table
     await c.query(
       `CREATE INDEX IF NOT EXISTS ${quoteIdent(`${versionsTable(layout)}_from_brin`)} ON ${v} USING brin (_kombo_valid_from)`,
     );
-    // Fields are added in the middle of the column list, which CREATE OR REPLACE VIEW refuses: the view
-    // and the functions returning its rows are made anew, in this transaction, so readers never miss them.
-    await c.query(`DROP VIEW IF EXISTS ${h} CASCADE`);
+    // The view's columns in the stored table's order: a field added later comes last in both, so the
+    // view is replaced in place, and what users built on it (their views, grants) stays.
+    const stored = (
+      await c.query<{ column_name: string; data_type: string }>(
+        `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2
+         ORDER BY ordinal_position`,
+        [schema, versionsTable(layout)],
+      )
+    ).rows;
+    const columns = stored.map((r) => r.column_name);
+    // A column the stored versions have and the table has not (a field the schema since dropped,
+    // kept by an older table taken over) is null for the row's version.
+    const live = await liveColumns(c, schema, layout.table);
+    const fromRow = (x: string, type: string) =>
+      x.startsWith('_kombo_') || live.has(x) ? rowAsVersion(layout, x) : `NULL::${type}`;
     // A record with no stored version has one version: its row, read at _kombo_fetched_at (any later
     // version of it stores this one first, see HistoryWriter.prepare).
     await c.query(
-      `CREATE VIEW ${h} AS
-         SELECT integration_id, id, ${fields.join(', ')}, ${VERSION_NAMES.join(', ')} FROM ${v}
+      `CREATE OR REPLACE VIEW ${h} AS
+         SELECT ${columns.map(quoteIdent).join(', ')} FROM ${v}
          UNION ALL
-         SELECT m.integration_id, m.id, ${fields.map((f) => `m.${f}`).join(', ')},
-           m._kombo_fetched_at, NULL::timestamptz,
-           CASE WHEN m._kombo_deleted_at IS NULL THEN 'create' ELSE 'delete' END, m._kombo_deleted_at IS NOT NULL,
-           m._kombo_content_hash, m._kombo_row_md5, m._kombo_partition, m._kombo_offset, m._kombo_synced_at
+         SELECT ${stored.map((x) => `${fromRow(x.column_name, x.data_type)} AS ${quoteIdent(x.column_name)}`).join(', ')}
          FROM ${t} m
          WHERE m._kombo_fetched_at IS NOT NULL
            AND NOT EXISTS (SELECT 1 FROM ${v} x WHERE x.integration_id = m.integration_id AND x.id = m.id)`,
     );
     await c.query(
-      `CREATE FUNCTION ${s}.${quoteIdent(`${layout.table}_as_of`)}(at timestamptz)
+      `CREATE OR REPLACE FUNCTION ${s}.${quoteIdent(`${layout.table}_as_of`)}(at timestamptz)
        RETURNS SETOF ${h} LANGUAGE sql STABLE AS $$
          SELECT * FROM ${h} WHERE _kombo_valid_from <= at AND (_kombo_valid_to IS NULL OR _kombo_valid_to > at)
            AND NOT _kombo_deleted $$`,
     );
     await c.query(
-      `CREATE FUNCTION ${s}.${quoteIdent(`${layout.table}_changes`)}(after timestamptz, until timestamptz)
+      `CREATE OR REPLACE FUNCTION ${s}.${quoteIdent(`${layout.table}_changes`)}(after timestamptz, until timestamptz)
        RETURNS SETOF ${h} LANGUAGE sql STABLE AS $$
          SELECT * FROM ${h} WHERE _kombo_valid_from > after AND _kombo_valid_from <= until
          ORDER BY _kombo_valid_from, integration_id, id $$`,
@@ -115,11 +158,14 @@ export class HistoryWriter {
     const keys = `(SELECT DISTINCT * FROM unnest($1::text[], $2::text[]) AS k(integration_id, id)) k`;
     // The current table's row of a record with no stored version is its only version: stored before
     // the table's row changes, so every version after it has it to follow.
-    this.#prepare = `INSERT INTO ${h} (integration_id, id, ${fields.join(', ')}, _kombo_valid_from, _kombo_op,
-        _kombo_deleted, _kombo_content_hash, _kombo_row_md5, _kombo_partition, _kombo_offset)
-      SELECT m.integration_id, m.id, ${fields.map((f) => `m.${f}`).join(', ')}, m._kombo_fetched_at,
-        CASE WHEN m._kombo_deleted_at IS NULL THEN 'create' ELSE 'delete' END, m._kombo_deleted_at IS NOT NULL,
-        m._kombo_content_hash, m._kombo_row_md5, m._kombo_partition, m._kombo_offset
+    const stored = [
+      'integration_id',
+      'id',
+      ...layout.fields.map((c) => c.name),
+      ...VERSION_COLUMNS.map((c) => c.split(' ')[0] as string),
+    ];
+    this.#prepare = `INSERT INTO ${h} (${stored.map(quoteIdent).join(', ')})
+      SELECT ${stored.map((x) => rowAsVersion(layout, x)).join(', ')}
       FROM ${quoteIdent(schema)}.${quoteIdent(layout.table)} m JOIN ${keys} USING (integration_id, id)
       WHERE m._kombo_fetched_at IS NOT NULL
         AND NOT EXISTS (SELECT 1 FROM ${h} x WHERE x.integration_id = m.integration_id AND x.id = m.id)
@@ -221,7 +267,11 @@ export class HistoryWriter {
     await client.query(this.#prepare, [records.map((r) => r.integrationId), records.map((r) => r.id)]);
   }
 
-  async apply(client: pg.PoolClient, records: readonly SinkRecord[]): Promise<void> {
+  /**
+   * `taken`: the offsets of the records the current table took (its row is that version). Only
+   * such a record can stand as its row; one the table did not take is stored.
+   */
+  async apply(client: pg.PoolClient, records: readonly SinkRecord[], taken: ReadonlySet<bigint>): Promise<void> {
     const byKey = new Map<string, SinkRecord[]>();
     for (const r of records) {
       const k = `${r.integrationId}\u0000${r.id}`;
@@ -235,7 +285,8 @@ export class HistoryWriter {
     // A record's first version that nothing follows yet is its row in the current table (the view
     // shows it from there): a backfill writes no history at all. After prepare, a record has stored
     // versions exactly when the table had its row before this batch.
-    const isLone = (v: readonly SinkRecord[]) => v.length === 1 && v[0]?.value != null && v[0].op !== 'purge';
+    const isLone = (v: readonly SinkRecord[]) =>
+      v.length === 1 && v[0]?.value != null && v[0].op !== 'purge' && taken.has(v[0].offset);
     const lone = [...byKey.values()].filter(isLone).map((v) => v[0] as SinkRecord);
     const stored = lone.length
       ? new Set(

@@ -183,7 +183,7 @@ export async function startSink(deps: RoleDeps, opts: SinkOptions = {}): Promise
           ? await applyIsolating(
               client,
               decoded.filter((r) => !refused.has(r.offset)),
-              (c, rs) => history.apply(c, rs),
+              (c, rs) => history.apply(c, rs, written),
             )
           : [];
         const blamed = versions.find((v) => written.has(v.item.offset));

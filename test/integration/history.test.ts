@@ -153,6 +153,23 @@ describe('history', () => {
     expect(await topicSize(ctx.kafka, dlqTopic(deps.config.kafka.topicPrefix))).toBe(0n);
   }, 90_000);
 
+  it('a record first read already deleted stays deleted when its tombstone comes in a later batch', async () => {
+    await deliver(rec('f', { fetchedAt: t(10), name: 'F', deleted: true, op: 'delete' }));
+    await deliver(rec('f', { fetchedAt: t(10), op: 'tombstone', value: null }));
+    expect(await versions('f')).toEqual([{ name: 'F', op: 'delete', from: t(10), to: null }]);
+    expect(await asOf('f', t(20))).toEqual([]);
+  });
+
+  it('a version the table refused (dead-lettered) does not take the one before it along', async () => {
+    // The newest of the two is poison for the table (changed_at not a time), so the table has no row:
+    // the first is a version of its own.
+    await deliver(
+      rec('l', { fetchedAt: t(10), name: 'L1' }),
+      rec('l', { fetchedAt: t(20), name: 'L2', changedAt: 'not a time' }),
+    );
+    expect(await versions('l')).toEqual([{ name: 'L1', op: 'create', from: t(10), to: null }]);
+  });
+
   it('is off for endpoints SINK_HISTORY leaves out', async () => {
     const tables = await ctx.pool.query(
       `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_name LIKE 'ats\\_%'

@@ -132,6 +132,19 @@ describe('graceful shutdown under load', () => {
     }
   }, 60_000);
 
+  it('stopping is bounded while work abandoned at its deadline still holds a Postgres client', async () => {
+    // As a fetch stuck in a send to a broker that is down holds its integration's lock client.
+    const runtime = await startRuntime(testConfig(ctx, { PORT: 0 }), ['sink'], {
+      logger: quietLogger(),
+      host: '127.0.0.1',
+    });
+    const held = await runtime.deps.pool.connect();
+    const t0 = Date.now();
+    await runtime.stop();
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    held.release();
+  }, 60_000);
+
   it('SIGTERM exits 0 promptly, and across the restart Postgres loses and duplicates nothing', async () => {
     const port = await freePort();
     const secret = 'whsec_graceful';
