@@ -34,7 +34,7 @@ export const versionsTable = (layout: TableLayout) => `${layout.table}_versions`
  * that one), column by column of `<table>_versions`. Deleted when the sink marked the row deleted or
  * the record itself says so (a deleted record read first, before its tombstone arrives).
  */
-function rowAsVersion(layout: TableLayout, column: string): string {
+function rowAsVersion(layout: TableLayout, column: string, md5 = 'm._kombo_row_md5'): string {
   const deleted = `(m._kombo_deleted_at IS NOT NULL${layout.fields.some((f) => f.name === 'remote_deleted_at') ? ' OR m.remote_deleted_at IS NOT NULL' : ''})`;
   switch (column) {
     case '_kombo_valid_from':
@@ -47,6 +47,8 @@ function rowAsVersion(layout: TableLayout, column: string): string {
       return deleted;
     case '_kombo_recorded_at':
       return 'm._kombo_synced_at';
+    case '_kombo_row_md5':
+      return md5;
     default:
       return `m.${quoteIdent(column)}`;
   }
@@ -157,7 +159,9 @@ export class HistoryWriter {
     const fields = layout.fields.map((c) => quoteIdent(c.name));
     const keys = `(SELECT DISTINCT * FROM unnest($1::text[], $2::text[]) AS k(integration_id, id)) k`;
     // The current table's row of a record with no stored version is its only version: stored before
-    // the table's row changes, so every version after it has it to follow.
+    // the table's row changes, so every version after it has it to follow. Its checksum is taken
+    // anew: a row edited by hand is stored as the mirror held it, and the heal that follows is a
+    // version of its own instead of an equal re-read that would keep the edit for good.
     const stored = [
       'integration_id',
       'id',
@@ -165,7 +169,7 @@ export class HistoryWriter {
       ...VERSION_COLUMNS.map((c) => c.split(' ')[0] as string),
     ];
     this.#prepare = `INSERT INTO ${h} (${stored.map(quoteIdent).join(', ')})
-      SELECT ${stored.map((x) => rowAsVersion(layout, x)).join(', ')}
+      SELECT ${stored.map((x) => rowAsVersion(layout, x, rowMd5(layout, 'm'))).join(', ')}
       FROM ${quoteIdent(schema)}.${quoteIdent(layout.table)} m JOIN ${keys} USING (integration_id, id)
       WHERE m._kombo_fetched_at IS NOT NULL
         AND NOT EXISTS (SELECT 1 FROM ${h} x WHERE x.integration_id = m.integration_id AND x.id = m.id)

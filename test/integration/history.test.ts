@@ -170,6 +170,17 @@ describe('history', () => {
     expect(await versions('l')).toEqual([{ name: 'L1', op: 'create', from: t(10), to: null }]);
   });
 
+  it('a row edited by hand is not kept as the record: the heal after it is a version of its own', async () => {
+    await deliver(rec('e', { fetchedAt: t(10), name: 'E' }));
+    await ctx.pool.query(`UPDATE ${s()}.ats_tags SET name = 'EDITED' WHERE id = 'e'`);
+    await deliver(rec('e', { fetchedAt: t(30), changedAt: t(10), name: 'E', op: 'heal' }));
+    expect(await versions('e')).toEqual([
+      { name: 'EDITED', op: 'create', from: t(10), to: t(30) },
+      { name: 'E', op: 'update', from: t(30), to: null },
+    ]);
+    expect(await asOf('e', t(40))).toEqual(['E']);
+  });
+
   it('is off for endpoints SINK_HISTORY leaves out', async () => {
     const tables = await ctx.pool.query(
       `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_name LIKE 'ats\\_%'
