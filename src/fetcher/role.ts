@@ -11,7 +11,7 @@ import { createFetchContext } from './context.ts';
 import { executeFetch, failsForGood, HandBackError } from './fetch.ts';
 import { withIntegrationLock } from './lock.ts';
 import { executePurge } from './purge.ts';
-import { type QueuedTask, type RunResult, TaskRunner } from './runner.ts';
+import { offsetsToCommit, type QueuedTask, type RunResult, TaskRunner } from './runner.ts';
 import { SinkLagWatch } from './sink-lag.ts';
 
 export interface FetcherOptions {
@@ -134,8 +134,9 @@ export async function startFetcher(deps: RoleDeps, opts: FetcherOptions = {}): P
     },
   });
   void queued;
+  const group = groupId(config.kafka.topicPrefix, 'fetcher');
   const consumer = deps.kafka.consumer({
-    groupId: groupId(config.kafka.topicPrefix, 'fetcher'),
+    groupId: group,
     maxWaitTimeInMs: opts.maxWaitTimeInMs ?? 500,
   });
   let state: 'starting' | 'ok' | 'failed' = 'starting';
@@ -184,9 +185,11 @@ export async function startFetcher(deps: RoleDeps, opts: FetcherOptions = {}): P
   let lastCommitted = new Map<number, bigint>();
   const commit = async () => {
     const now = runner.committable();
-    const changed = [...now].filter(([p, o]) => lastCommitted.get(p) !== o);
-    if (changed.length) {
-      await consumer.commit(changed.map(([partition, offset]) => ({ topic: topics.tasks.name, partition, offset })));
+    if ([...now].some(([p, o]) => lastCommitted.get(p) !== o)) {
+      const stored = await deps.kafka.groupOffsets(group, [topics.tasks.name]);
+      const send = offsetsToCommit(now, lastCommitted, (p) => stored.get(`${topics.tasks.name}:${p}`));
+      if (send.length)
+        await consumer.commit(send.map(([partition, offset]) => ({ topic: topics.tasks.name, partition, offset })));
       lastCommitted = now;
     }
     if (paused && runner.queued < maxQueued / 2) {

@@ -176,3 +176,18 @@ export class TaskRunner {
     while (this.#inFlight.size) await Promise.allSettled([...this.#inFlight]);
   }
 }
+
+/**
+ * The offsets worth committing: those that moved since the last commit and lie beyond what the group
+ * has stored. A new owner's first position is the stored offset it started from, and the old owner
+ * may still have committed past it while the partition moved (kafkajs sends a commit of a member of
+ * the current generation for any partition): committing our lower position would move the group
+ * back, and what the old owner committed it had finished.
+ */
+export function offsetsToCommit(
+  now: ReadonlyMap<number, bigint>,
+  last: ReadonlyMap<number, bigint>,
+  stored: (partition: number) => bigint | undefined,
+): [number, bigint][] {
+  return [...now].filter(([p, o]) => last.get(p) !== o && o > (stored(p) ?? -1n));
+}

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { diffPage, scrub, toRecordsIsolating, uniqueById, withoutNul } from '../../src/fetcher/emit.ts';
 import { decideRetry, type RetryPolicy } from '../../src/fetcher/policy.ts';
 import { sleep } from '../../src/fetcher/rate-limit.ts';
-import { type QueuedTask, type RunResult, TaskRunner } from '../../src/fetcher/runner.ts';
+import { offsetsToCommit, type QueuedTask, type RunResult, TaskRunner } from '../../src/fetcher/runner.ts';
 import { KomboApiError, KomboTransportError, retryAfterMs } from '../../src/kombo/client.ts';
 import { newTask } from '../../src/planner/task.ts';
 import { SchemaRegistryError } from '../../src/topics/avro.ts';
@@ -149,6 +149,18 @@ describe('bad records', () => {
       records: [{ id: 1, v: 'new' }, { id: 2 }],
       repeated: 1,
     });
+  });
+});
+
+describe('offsets to commit', () => {
+  it('never moves the group back: a position at or below what is stored is not sent', () => {
+    // The new owner starts at 296; the old one committed 297 while the partition moved.
+    const stored = new Map([[2, 297n]]);
+    expect(offsetsToCommit(new Map([[2, 296n]]), new Map(), (p) => stored.get(p))).toEqual([]);
+    expect(offsetsToCommit(new Map([[2, 298n]]), new Map(), (p) => stored.get(p))).toEqual([[2, 298n]]);
+    // Unchanged since the last commit, or nothing stored yet.
+    expect(offsetsToCommit(new Map([[2, 298n]]), new Map([[2, 298n]]), () => 250n)).toEqual([]);
+    expect(offsetsToCommit(new Map([[0, 0n]]), new Map(), () => undefined)).toEqual([[0, 0n]]);
   });
 });
 
