@@ -6,7 +6,7 @@ import pg from 'pg';
 import { LocalStackError } from '../errors.ts';
 import { withDirLock } from './lock.ts';
 import { infraDir } from './paths.ts';
-import { freePort, runToCompletion, type ServiceProcess, startService, waitUntil } from './process.ts';
+import { freePort, runToCompletion, type ServiceProcess, startUntilReady } from './process.ts';
 
 // Versioned: templates made before initdb ran with an explicit UTF-8 encoding are not reused.
 const templateDir = path.join(infraDir, 'pg-template-utf8');
@@ -111,8 +111,9 @@ export async function startEmbeddedPostgres(opts: {
     if (ids) for (const f of [ssl.cert, ssl.key]) await chown(f, ids.uid, ids.gid);
   }
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
-  const launch = async (): Promise<ServiceProcess> => {
-    const service = startService(
+  const launch = async (): Promise<ServiceProcess> =>
+    startUntilReady(
+      `Postgres on port ${port}`,
       (await postgresBinaries()).postgres,
       [
         '-D',
@@ -133,13 +134,12 @@ export async function startEmbeddedPostgres(opts: {
         'shared_buffers=256MB',
         ...(ssl ? ['-c', 'ssl=on', '-c', `ssl_cert_file=${ssl.cert}`, '-c', `ssl_key_file=${ssl.key}`] : []),
       ],
-      { logFile, stopSignal: 'INT', ...(ids ?? {}) },
-    );
-    await writeFile(path.join(opts.dataDir, 'postgres.pid'), String(service.pid));
-    try {
-      await waitUntil(
-        `Postgres on port ${port}`,
-        async () => {
+      {
+        logFile,
+        stopSignal: 'INT',
+        ...(ids ?? {}),
+        pidFile: path.join(opts.dataDir, 'postgres.pid'),
+        probe: async () => {
           const client = new pg.Client({ connectionString: url });
           try {
             await client.connect();
@@ -149,14 +149,9 @@ export async function startEmbeddedPostgres(opts: {
             await client.end().catch(() => {});
           }
         },
-        { timeoutMs: 60_000, service, logFile },
-      );
-    } catch (err) {
-      await service.stop(5_000);
-      throw err;
-    }
-    return service;
-  };
+        timeoutMs: 60_000,
+      },
+    );
   let service = await launch();
   return {
     url,
